@@ -1,0 +1,226 @@
+"""Dataset configuration: a frozen dataclass loaded from YAML, with overrides on top.
+
+Precedence: package defaults (``render/defaults/dataset.yaml``) < ``--config FILE`` < CLI flags.
+Unknown keys and ill-typed values are rejected with one-line errors (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS = Path(__file__).resolve().parent / "defaults" / "dataset.yaml"
+BACKENDS = ("blender", "unreal")
+PASSES = ("rgb", "alpha", "bg")
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration error; its message is one line naming the bad value."""
+
+
+@dataclass(frozen=True)
+class Assets:
+    hdri_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    seed: int = 0
+    scenes: int = 22
+    cams: int = 900
+    frames: int = 130
+    frames_jitter: float = 0.15
+    fps: int = 30
+    resolution: tuple[int, int] = (2160, 3840)
+    samples: int = 64
+    alpha_samples: int = 256
+    motion_blur: bool = True
+    shutter: float = 0.5
+    characters: int = 30
+    val_fraction: float = 0.05
+    passes: tuple[str, ...] = ("rgb", "alpha", "bg")
+    backend: str = "blender"
+    scene_catalog: str | None = None
+    clip_catalog: str | None = None
+    out: str = "data"
+    manifests: str = "manifests"
+    workers: int = 0
+    threads: int = 0
+    address: str | None = None
+    retries: int = 2
+    recycle_after: int = 8
+    shard_maxsize: int = 3 << 30
+    hair_strands: int = 6000
+    assets: Assets = field(default_factory=Assets)
+
+    @property
+    def width(self) -> int:
+        return self.resolution[0]
+
+    @property
+    def height(self) -> int:
+        return self.resolution[1]
+
+    def scene_catalog_path(self) -> Path:
+        return Path(self.scene_catalog) if self.scene_catalog else REPO_ROOT / "scenes" / "catalog.yaml"
+
+    def clip_catalog_path(self) -> Path:
+        return Path(self.clip_catalog) if self.clip_catalog else REPO_ROOT / "animations" / "clips.yaml"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["resolution"] = list(self.resolution)
+        d["passes"] = list(self.passes)
+        return d
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=True)
+
+    # Keys that change where or how fast the data is made, not what the data is: a resumed run
+    # may change them freely.
+    RUNTIME_KEYS = ("out", "manifests", "workers", "threads", "address", "retries", "recycle_after")
+
+    def content_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_KEYS}
+
+
+def parse_resolution(value: Any) -> tuple[int, int]:
+    """``"2160x3840"`` or ``[2160, 3840]`` → ``(width, height)``."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
+        if not m:
+            raise ConfigError(f"resolution {value!r}: expected WIDTHxHEIGHT, e.g. 2160x3840")
+        w, h = int(m.group(1)), int(m.group(2))
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(type(v) is int for v in value):
+        w, h = value
+    else:
+        raise ConfigError(f"resolution {value!r}: expected WIDTHxHEIGHT or [width, height]")
+    if w < 8 or h < 8 or w > 16384 or h > 16384:
+        raise ConfigError(f"resolution {w}x{h}: each side must be between 8 and 16384 pixels")
+    return w, h
+
+
+def _check_type(key: str, value: Any, expected: Any) -> Any:
+    # bool is an int subclass in Python: reject True where a count is expected and vice versa.
+    if expected is int:
+        if type(value) is not int:
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    elif expected is float:
+        if type(value) not in (int, float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        value = float(value)
+    elif expected is bool:
+        if type(value) is not bool:
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    elif expected is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+    elif expected == "str|None":
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string or null, got {value!r}")
+    return value
+
+
+_TYPES = {f.name: f.type for f in dataclasses.fields(DatasetConfig)}
+_SIMPLE = {"int": int, "float": float, "bool": bool, "str": str, "str | None": "str|None"}
+
+
+def _validate(d: dict[str, Any]) -> DatasetConfig:
+    unknown = sorted(set(d) - set(_TYPES))
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+    kw: dict[str, Any] = {}
+    for key, value in d.items():
+        t = _TYPES[key]
+        if key == "resolution":
+            kw[key] = parse_resolution(value)
+        elif key == "passes":
+            if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+                raise ConfigError(f"passes: expected a list of pass names, got {value!r}")
+            bad = [p for p in value if p not in PASSES]
+            if bad:
+                raise ConfigError(f"passes: unknown pass(es) {bad}; choose from {list(PASSES)}")
+            if "rgb" not in value or "alpha" not in value:
+                raise ConfigError(f"passes: {list(value)} must include rgb and alpha")
+            kw[key] = tuple(p for p in PASSES if p in value)
+        elif key == "assets":
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise ConfigError(f"assets: expected a mapping, got {value!r}")
+            bad = sorted(set(value) - {f.name for f in dataclasses.fields(Assets)})
+            if bad:
+                raise ConfigError(f"unknown config key(s): {', '.join('assets.' + b for b in bad)}")
+            kw[key] = Assets(**{k: _check_type(f"assets.{k}", v, "str|None") for k, v in value.items()})
+        else:
+            kw[key] = _check_type(key, value, _SIMPLE[t])
+    cfg = DatasetConfig(**kw)
+    _check_ranges(cfg)
+    return cfg
+
+
+def _check_ranges(cfg: DatasetConfig) -> None:
+    positive = (
+        "scenes",
+        "cams",
+        "frames",
+        "fps",
+        "samples",
+        "alpha_samples",
+        "characters",
+        "recycle_after",
+        "shard_maxsize",
+    )
+    for key in positive:
+        if getattr(cfg, key) <= 0:
+            raise ConfigError(f"{key}: must be a positive integer, got {getattr(cfg, key)}")
+    for key in ("workers", "threads", "retries", "hair_strands"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"{key}: must be zero or positive, got {getattr(cfg, key)}")
+    if not 0.0 <= cfg.frames_jitter < 1.0:
+        raise ConfigError(f"frames_jitter: must be in [0, 1), got {cfg.frames_jitter}")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise ConfigError(f"val_fraction: must be in [0, 1), got {cfg.val_fraction}")
+    if not 0.0 <= cfg.shutter <= 1.0:
+        raise ConfigError(f"shutter: must be in [0, 1] frames, got {cfg.shutter}")
+    if cfg.backend not in BACKENDS:
+        raise ConfigError(f"backend {cfg.backend!r}: choose from {', '.join(BACKENDS)}")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed: must be zero or positive, got {cfg.seed}")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a mapping at top level, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> DatasetConfig:
+    """Defaults, then the YAML file at ``path``, then ``overrides`` (``None`` values are ignored)."""
+    merged = read_yaml(DEFAULTS)
+    if path is not None:
+        user = read_yaml(path)
+        if isinstance(user.get("assets"), dict):
+            user = {**user, "assets": {**merged.get("assets", {}), **user["assets"]}}
+        merged.update(user)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            merged[key] = value
+    return _validate(merged)

@@ -1,0 +1,92 @@
+"""EXR reading and writing with the OpenEXR library (the only EXR codec we trust).
+
+Canonical αMatte4K files:
+
+* ``rgb.exr`` / ``fg.exr`` / ``bg.exr``: channels ``R``, ``G``, ``B`` as half floats,
+  scene-linear Rec.709, ZIP compressed.
+* ``alpha.exr``: one channel ``A`` as float32, ZIP compressed.
+
+Arrays are ``(H, W, 3)`` for colour and ``(H, W)`` for alpha.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+
+_COMPRESSION = OpenEXR.ZIP_COMPRESSION
+
+
+def _header(attrs: dict[str, str] | None) -> dict:
+    header = {"compression": _COMPRESSION, "type": OpenEXR.scanlineimage}
+    for key, value in (attrs or {}).items():
+        header[key] = str(value)
+    return header
+
+
+def encode_rgb(rgb: np.ndarray, attrs: dict[str, str] | None = None) -> bytes:
+    """Encode an ``(H, W, 3)`` float array as a half-float RGB EXR."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) colour array, got shape {rgb.shape}")
+    channels = {name: np.ascontiguousarray(rgb[..., i], dtype=np.float16) for i, name in enumerate("RGB")}
+    return _encode(_header(attrs), channels)
+
+
+def encode_alpha(alpha: np.ndarray, attrs: dict[str, str] | None = None) -> bytes:
+    """Encode an ``(H, W)`` alpha array as a single float32 channel ``A``."""
+    if alpha.ndim != 2:
+        raise ValueError(f"expected an (H, W) alpha array, got shape {alpha.shape}")
+    return _encode(_header(attrs), {"A": np.ascontiguousarray(alpha, dtype=np.float32)})
+
+
+def _encode(header: dict, channels: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    OpenEXR.File(header, channels).write(buf)
+    return buf.getvalue()
+
+
+def write_exr(path: str | os.PathLike, data: bytes) -> None:
+    Path(path).write_bytes(data)
+
+
+def decode(data: bytes | str | os.PathLike) -> dict[str, np.ndarray]:
+    """Decode an EXR (bytes or a path) into ``{channel name: (H, W) array}``."""
+    try:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            f = OpenEXR.File(io.BytesIO(bytes(data)), separate_channels=True)
+        else:
+            f = OpenEXR.File(str(data), separate_channels=True)
+    except Exception as exc:  # OpenEXR raises bare RuntimeError with no file context
+        where = "<bytes>" if isinstance(data, (bytes, bytearray, memoryview)) else str(data)
+        raise ValueError(f"{where}: not a readable EXR ({exc})") from exc
+    return {name: np.asarray(ch.pixels) for name, ch in f.channels().items()}
+
+
+def decode_rgb(data: bytes | str | os.PathLike) -> np.ndarray:
+    """Decode a colour EXR into ``(H, W, 3)`` float32."""
+    ch = decode(data)
+    missing = [c for c in "RGB" if c not in ch]
+    if missing:
+        raise ValueError(f"colour EXR lacks channels {missing}; has {sorted(ch)}")
+    return np.stack([ch[c].astype(np.float32) for c in "RGB"], axis=-1)
+
+
+def decode_alpha(data: bytes | str | os.PathLike) -> np.ndarray:
+    """Decode an alpha EXR (channel ``A``) into ``(H, W)`` float32."""
+    ch = decode(data)
+    if "A" not in ch:
+        raise ValueError(f"alpha EXR lacks channel 'A'; has {sorted(ch)}")
+    return ch["A"].astype(np.float32)
+
+
+def read_rgba_file(path: str | os.PathLike) -> np.ndarray:
+    """Read an RGBA EXR as written by a renderer into ``(H, W, 4)`` float32."""
+    ch = decode(path)
+    missing = [c for c in "RGBA" if c not in ch]
+    if missing:
+        raise ValueError(f"{path}: render output lacks channels {missing}; has {sorted(ch)}")
+    return np.stack([ch[c].astype(np.float32) for c in "RGBA"], axis=-1)

@@ -1,0 +1,226 @@
+"""Shot planning (pure): the config becomes a list of frozen shot specs.
+
+Every random choice comes from a generator seeded by the dataset seed and a stable tag
+(the shot index, the character index, ...), so the same config gives the same plan,
+byte for byte, on any machine. Floats are rounded before they are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from render.camera import PRESETS, CameraSpec
+from render.config import ConfigError, DatasetConfig
+
+HAIR_STYLES = ("buzz", "short", "medium", "long", "curly")
+# Measured ZIP-compressed bytes per pixel of our EXRs on rendered frames (see docs/usage.md).
+BYTES_PER_PIXEL = {"rgb": 2.7, "alpha": 0.72, "bg": 2.7}
+
+
+def rng_for(seed: int, *tags: object) -> np.random.Generator:
+    digest = hashlib.sha256(json.dumps([seed, *tags]).encode()).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "little")))
+
+
+def _r(x: float, nd: int = 4) -> float:
+    return round(float(x), nd)
+
+
+@dataclass(frozen=True)
+class CharacterSpec:
+    id: str
+    phenotype: dict  # anny phenotype parameters in [0, 1]
+    skin_melanin: float
+    hair: dict  # style, length (m), curl, density, melanin, redness
+    top_color: tuple[float, float, float]
+    bottom_color: tuple[float, float, float]
+    long_sleeves: bool
+
+
+@dataclass(frozen=True)
+class AnimationSpec:
+    clip: str
+    start: float  # seconds into the clip at the shot's first frame
+    speed: float  # playback rate
+    heading_deg: float
+    position: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ShotSpec:
+    shot_id: str
+    index: int
+    scene: str
+    split: str
+    frame_count: int
+    fps: int
+    resolution: tuple[int, int]
+    seed: int
+    camera: CameraSpec
+    character: CharacterSpec
+    animation: AnimationSpec
+    occluder: bool
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(d: dict) -> ShotSpec:
+        cam = dict(d["camera"])
+        cam["shake_phase"] = tuple(cam["shake_phase"])
+        ch = dict(d["character"])
+        ch["top_color"], ch["bottom_color"] = tuple(ch["top_color"]), tuple(ch["bottom_color"])
+        an = dict(d["animation"])
+        an["position"] = tuple(an["position"])
+        return ShotSpec(
+            **{
+                **d,
+                "resolution": tuple(d["resolution"]),
+                "camera": CameraSpec(**cam),
+                "character": CharacterSpec(**ch),
+                "animation": AnimationSpec(**an),
+            }
+        )
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
+    i = int(h * 6) % 6
+    f = h * 6 - int(h * 6)
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+    return (_r(rgb[0]), _r(rgb[1]), _r(rgb[2]))
+
+
+def make_character(seed: int, index: int) -> CharacterSpec:
+    rng = rng_for(seed, "character", index)
+    phenotype = {
+        "gender": _r(rng.uniform(0, 1)),
+        "age": _r(rng.uniform(0.35, 0.85)),
+        "muscle": _r(rng.uniform(0.2, 0.8)),
+        "weight": _r(rng.uniform(0.2, 0.8)),
+        "height": _r(rng.uniform(0.2, 0.9)),
+        "proportions": _r(rng.uniform(0.3, 0.8)),
+    }
+    style = HAIR_STYLES[int(rng.integers(len(HAIR_STYLES)))]
+    length = {
+        "buzz": (0.01, 0.02),
+        "short": (0.04, 0.08),
+        "medium": (0.12, 0.2),
+        "long": (0.25, 0.4),
+        "curly": (0.08, 0.18),
+    }[style]
+    hair = {
+        "style": style,
+        "length": _r(rng.uniform(*length)),
+        "curl": _r(rng.uniform(0.6, 1.0) if style == "curly" else rng.uniform(0.0, 0.25)),
+        "density": _r(rng.uniform(0.6, 1.0)),
+        "melanin": _r(rng.uniform(0.05, 1.0)),
+        "redness": _r(rng.uniform(0.0, 0.6)),
+    }
+    return CharacterSpec(
+        id=f"char{index:02d}",
+        phenotype=phenotype,
+        skin_melanin=_r(rng.uniform(0, 1)),
+        hair=hair,
+        top_color=_hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.1, 0.8), rng.uniform(0.15, 0.85)),
+        bottom_color=_hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.05, 0.6), rng.uniform(0.05, 0.6)),
+        long_sleeves=bool(rng.uniform() < 0.5),
+    )
+
+
+def _camera(rng: np.random.Generator) -> CameraSpec:
+    preset = PRESETS[int(rng.integers(len(PRESETS)))]
+    focal = float(rng.choice([24.0, 35.0, 50.0, 85.0]))
+    # Framing: how much of the frame's height the body fills; tight shots aim higher (chest).
+    fill = rng.uniform(0.55, 1.6)
+    coverage = 1.75 / fill  # metres of the scene visible vertically at the character
+    distance = max(1.2, coverage * focal / 36.0)
+    aim = 0.95 if fill < 0.9 else 1.3 if fill < 1.25 else 1.5
+    height = aim + rng.uniform(-0.4, 0.5) * min(1.0, distance / 3)
+    return CameraSpec(
+        preset=preset,
+        distance=_r(distance),
+        height=_r(max(0.3, height)),
+        aim_height=_r(aim),
+        focal_mm=focal,
+        azimuth_deg=_r(rng.uniform(-70, 70) if rng.uniform() < 0.85 else rng.uniform(110, 250)),
+        sweep_deg=_r(rng.uniform(20, 70) * rng.choice([-1, 1])),
+        travel=_r(rng.uniform(0.5, 1.5) * min(1.0, distance / 3)),
+        shake=_r(rng.uniform(0.0, 0.015) if preset in ("static", "follow") else 0.0),
+        shake_phase=(_r(rng.uniform()), _r(rng.uniform()), _r(rng.uniform())),
+    )
+
+
+def plan_shots(cfg: DatasetConfig, scene_names: list[str], clip_names: list[str]) -> list[ShotSpec]:
+    """Plan ``cfg.cams`` shots over the first ``cfg.scenes`` scenes of the catalog."""
+    if cfg.scenes > len(scene_names):
+        raise ConfigError(f"scenes {cfg.scenes}: the scene catalog has {len(scene_names)} scenes")
+    if cfg.cams < cfg.scenes:
+        raise ConfigError(f"cams {cfg.cams}: need at least one camera per scene ({cfg.scenes} scenes)")
+    if not clip_names:
+        raise ConfigError("the clip catalog is empty")
+    scenes = scene_names[: cfg.scenes]
+    n_val = round(cfg.val_fraction * cfg.cams)
+    if cfg.val_fraction > 0 and cfg.cams >= 2:
+        n_val = max(1, n_val)
+    val = {int(i) for i in rng_for(cfg.seed, "split").permutation(cfg.cams)[:n_val]}
+    characters = [make_character(cfg.seed, c) for c in range(cfg.characters)]
+    shots = []
+    for i in range(cfg.cams):
+        rng = rng_for(cfg.seed, "shot", i)
+        jitter = rng.uniform(-1, 1) * cfg.frames_jitter
+        frames = max(1, round(cfg.frames * (1 + jitter)))
+        clip = clip_names[int(rng.integers(len(clip_names)))]
+        animation = AnimationSpec(
+            clip=clip,
+            start=_r(rng.uniform(0, 10)),
+            speed=_r(rng.uniform(0.85, 1.15)),
+            heading_deg=_r(rng.uniform(0, 360)),
+            position=(_r(rng.uniform(-1.5, 1.5)), _r(rng.uniform(-1.5, 1.5))),
+        )
+        shots.append(
+            ShotSpec(
+                shot_id=f"shot{i:05d}",
+                index=i,
+                scene=scenes[i % len(scenes)],
+                split="val" if i in val else "train",
+                frame_count=frames,
+                fps=cfg.fps,
+                resolution=cfg.resolution,
+                seed=int(rng.integers(0, 2**31 - 1)),
+                camera=_camera(rng),
+                character=characters[int(rng.integers(len(characters)))],
+                animation=animation,
+                occluder=bool(rng.uniform() < 0.2),
+            )
+        )
+    return shots
+
+
+def plan_bytes(shots: list[ShotSpec]) -> bytes:
+    """The plan as JSON lines with sorted keys: identical configs give identical bytes."""
+    return b"".join(
+        json.dumps(s.to_json(), sort_keys=True, separators=(",", ":")).encode() + b"\n" for s in shots
+    )
+
+
+def summary(cfg: DatasetConfig, shots: list[ShotSpec]) -> dict:
+    per_scene = Counter(s.scene for s in shots)
+    frames = sum(s.frame_count for s in shots)
+    px = cfg.width * cfg.height
+    est = frames * px * sum(BYTES_PER_PIXEL[p] for p in cfg.passes if p in BYTES_PER_PIXEL)
+    return {
+        "shots": len(shots),
+        "frames": frames,
+        "val_shots": sum(s.split == "val" for s in shots),
+        "scenes": dict(per_scene),
+        "clips": dict(Counter(s.animation.clip for s in shots)),
+        "presets": dict(Counter(s.camera.preset for s in shots)),
+        "resolution": f"{cfg.width}x{cfg.height}",
+        "estimated_bytes": int(est),
+    }

@@ -1,0 +1,122 @@
+"""Crop, resize, flip and colour jitter, shared by the frames of a clip."""
+
+import numpy as np
+import pytest
+import torch
+
+from matting.data.augment import AugmentConfig, augment_clip, choose_crop, color_jitter, resize
+from matting.data.clip import PlanarFrames, RawClip
+
+
+def _raw(t=3, h=40, w=50, seed=0, identical=False):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (1 if identical else t, h, w, 3), dtype=np.uint8)
+    alpha = rng.random((1 if identical else t, h, w), dtype=np.float32)
+    if identical:
+        rgb, alpha = np.repeat(rgb, t, axis=0), np.repeat(alpha, t, axis=0)
+    return RawClip(rgb, alpha, "srgb", "test", "k")
+
+
+def test_crop_is_centred_on_an_unknown_pixel():
+    alpha = np.zeros((2, 40, 50), np.float32)
+    alpha[:, 10, 20] = 0.5
+    rng = np.random.default_rng(0)
+    assert choose_crop(alpha, 8, rng) == (6, 16, 8)
+    alpha[:] = 0
+    alpha[:, 1, 1] = 0.5  # near the corner the window is pushed inside the frame
+    assert choose_crop(alpha, 8, rng) == (0, 0, 8)
+    assert choose_crop(alpha, 100, rng) == (0, 0, 40)  # side clamped to the frame
+    for _ in range(20):  # no unknown pixel: anywhere, but inside
+        y0, x0, side = choose_crop(np.ones((2, 40, 50), np.float32), 16, rng)
+        assert 0 <= y0 <= 24 and 0 <= x0 <= 34 and side == 16
+
+
+def test_output_shapes_types_and_ranges():
+    cfg = AugmentConfig(size=12, crop_sizes=(8, 16, 30), flip_prob=0.5, color_jitter=0.3)
+    for seed in range(6):
+        out = augment_clip(_raw(), np.random.default_rng(seed), cfg)
+        assert out["rgb"].shape == (3, 3, 12, 12) and out["alpha"].shape == (3, 1, 12, 12)
+        assert out["rgb"].dtype == out["alpha"].dtype == torch.float32
+        for x in (out["rgb"], out["alpha"]):
+            assert x.is_contiguous() and 0 <= x.min() and x.max() <= 1
+        assert (out["source"], out["key"]) == ("test", "k")
+
+
+def test_frames_share_crop_flip_and_jitter():
+    # Identical input frames stay identical whatever the crop, flip and jitter were.
+    cfg = AugmentConfig(size=10, crop_sizes=(17, 23), flip_prob=0.5, color_jitter=0.4)
+    for seed in range(6):
+        out = augment_clip(_raw(identical=True), np.random.default_rng(seed), cfg)
+        for t in range(1, 3):
+            assert torch.equal(out["rgb"][t], out["rgb"][0])
+            assert torch.equal(out["alpha"][t], out["alpha"][0])
+
+
+def test_flip_mirrors_every_frame():
+    raw = _raw()
+    plain = augment_clip(
+        raw, np.random.default_rng(3), AugmentConfig(12, (20,), flip_prob=0.0, color_jitter=0.0)
+    )
+    flipped = augment_clip(
+        raw, np.random.default_rng(3), AugmentConfig(12, (20,), flip_prob=1.0, color_jitter=0.0)
+    )
+    assert torch.equal(flipped["rgb"], plain["rgb"].flip(-1))
+    assert torch.equal(flipped["alpha"], plain["alpha"].flip(-1))
+
+
+def test_crop_without_resize_is_exact():
+    raw = _raw()
+    out = augment_clip(
+        raw, np.random.default_rng(1), AugmentConfig(16, (16,), flip_prob=0.0, color_jitter=0.0)
+    )
+    # The same draws give the window; the output is that window of the input, untouched.
+    rng = np.random.default_rng(1)
+    rng.integers(1)  # crop-size draw
+    y0, x0, side = choose_crop(raw.alpha, 16, rng)
+    expected = raw.rgb[:, y0 : y0 + side, x0 : x0 + side].astype(np.float32) / 255
+    assert np.array_equal(out["rgb"].numpy(), expected.transpose(0, 3, 1, 2))
+    assert np.array_equal(out["alpha"].numpy()[:, 0], raw.alpha[:, y0 : y0 + side, x0 : x0 + side])
+
+
+def test_resize_shapes_and_constants():
+    img = np.random.default_rng(0).random((30, 30, 3), dtype=np.float32)
+    for size in (7, 45):
+        assert resize(img, size).shape == (size, size, 3)
+        assert resize(img[..., 0], size).shape == (size, size)
+    assert resize(img, 30) is img
+    assert np.allclose(resize(np.full((30, 30), 0.25, np.float32), 11), 0.25)
+
+
+def test_color_jitter_zero_strength_is_identity_and_range_is_kept():
+    rgb = np.random.default_rng(0).random((2, 5, 5, 3), dtype=np.float32)
+    assert np.allclose(color_jitter(rgb.copy(), 0.0, np.random.default_rng(0)), rgb)
+    out = color_jitter(rgb.copy(), 0.9, np.random.default_rng(1))
+    assert out.min() >= 0 and out.max() <= 1 and not np.allclose(out, rgb)
+
+
+@pytest.mark.parametrize("transfer", ["linear", "srgb"])
+def test_float_inputs(transfer):
+    rgb = np.full((2, 8, 8, 3), 0.5, np.float32)
+    raw = RawClip(rgb, np.full((2, 8, 8), 0.5, np.float32), transfer, "test", "k")
+    out = augment_clip(raw, np.random.default_rng(0), AugmentConfig(8, (8,), 0.0, 0.0))
+    expected = 1.055 * 0.5 ** (1 / 2.4) - 0.055 if transfer == "linear" else 0.5
+    assert out["rgb"].numpy() == pytest.approx(expected, abs=1e-6)
+
+
+def test_planar_frames_behave_like_the_interleaved_array():
+    planes = np.random.default_rng(0).random((2, 3, 10, 12), dtype=np.float32).astype(np.float16)
+    full = planes.transpose(0, 2, 3, 1)  # (T, H, W, 3)
+    lazy = PlanarFrames(planes)
+    assert lazy.shape == full.shape and lazy.dtype == np.float16 and len(lazy) == 2
+    assert np.array_equal(np.asarray(lazy), full) and np.array_equal(lazy[..., 1], full[..., 1])
+    assert np.array_equal(lazy.crop(slice(2, 7), slice(3, 9)), full[:, 2:7, 3:9])
+    raw = RawClip(lazy, np.full((2, 10, 12), 0.5, np.float32), "linear", "test", "k")
+    dense = RawClip(full.copy(), raw.alpha, "linear", "test", "k")
+    cfg = AugmentConfig(6, (8,), 0.5, 0.2)
+    a, b = (
+        augment_clip(raw, np.random.default_rng(2), cfg),
+        augment_clip(dense, np.random.default_rng(2), cfg),
+    )
+    assert torch.equal(a["rgb"], b["rgb"]) and torch.equal(a["alpha"], b["alpha"])
+    with pytest.raises(ValueError, match="rgb"):
+        RawClip(lazy, np.zeros((3, 10, 12), np.float32), "linear", "test", "k")
