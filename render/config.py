@@ -57,6 +57,7 @@ class DatasetConfig:
     recycle_after: int = 8
     shard_maxsize: int = 3 << 30
     hair_strands: int = 6000
+    denoise: bool = True
     assets: Assets = field(default_factory=Assets)
 
     @property

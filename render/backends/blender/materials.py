@@ -1,0 +1,179 @@
+"""Cycles materials built from nodes: procedural, so no texture files ship with the repo."""
+
+from __future__ import annotations
+
+import bpy
+
+
+def _new(name: str) -> tuple[bpy.types.Material, bpy.types.NodeTree, bpy.types.Node]:
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    tree = mat.node_tree
+    bsdf = tree.nodes.get("Principled BSDF") or tree.nodes.new("ShaderNodeBsdfPrincipled")
+    return mat, tree, bsdf
+
+
+def _object_coords(tree: bpy.types.NodeTree, scale: float) -> bpy.types.NodeSocket:
+    coords = tree.nodes.new("ShaderNodeTexCoord")
+    mapping = tree.nodes.new("ShaderNodeMapping")
+    mapping.inputs["Scale"].default_value = (scale, scale, scale)
+    tree.links.new(coords.outputs["Object"], mapping.inputs["Vector"])
+    return mapping.outputs["Vector"]
+
+
+def _mix_colors(tree, factor, a, b) -> bpy.types.NodeSocket:
+    ramp = tree.nodes.new("ShaderNodeValToRGB")
+    ramp.color_ramp.elements[0].color = (*a, 1.0)
+    ramp.color_ramp.elements[1].color = (*b, 1.0)
+    tree.links.new(factor, ramp.inputs["Fac"])
+    return ramp.outputs["Color"]
+
+
+def _bump(tree, height: bpy.types.NodeSocket, bsdf, strength: float) -> None:
+    bump = tree.nodes.new("ShaderNodeBump")
+    bump.inputs["Strength"].default_value = strength
+    tree.links.new(height, bump.inputs["Height"])
+    tree.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
+
+
+def plain(name: str, color, roughness: float = 0.6, metallic: float = 0.0) -> bpy.types.Material:
+    mat, _, bsdf = _new(name)
+    bsdf.inputs["Base Color"].default_value = (*color, 1.0)
+    bsdf.inputs["Roughness"].default_value = roughness
+    bsdf.inputs["Metallic"].default_value = metallic
+    return mat
+
+
+def noisy(
+    name: str, color, roughness: float = 0.7, scale: float = 2.0, bump: float = 0.2
+) -> bpy.types.Material:
+    """A colour with low-frequency variation and bump (rock, bark, foliage, fabric)."""
+    mat, tree, bsdf = _new(name)
+    noise = tree.nodes.new("ShaderNodeTexNoise")
+    noise.inputs["Scale"].default_value = scale
+    noise.inputs["Detail"].default_value = 6.0
+    tree.links.new(_object_coords(tree, 1.0), noise.inputs["Vector"])
+    dark = tuple(c * 0.6 for c in color)
+    light = tuple(min(1.0, c * 1.3) for c in color)
+    tree.links.new(_mix_colors(tree, noise.outputs["Fac"], dark, light), bsdf.inputs["Base Color"])
+    bsdf.inputs["Roughness"].default_value = roughness
+    if bump > 0:
+        _bump(tree, noise.outputs["Fac"], bsdf, bump)
+    return mat
+
+
+GROUND_PATTERNS = ("tiles", "asphalt", "cobble", "dirt", "grass", "leaves", "planks", "sand", "snow")
+
+
+def ground(name: str, color, roughness: float, pattern: str, scale: float) -> bpy.types.Material:
+    """Procedural ground: ``pattern`` picks the texture, ``scale`` its size in metres."""
+    if pattern not in GROUND_PATTERNS:
+        raise ValueError(f"ground pattern {pattern!r} not in {GROUND_PATTERNS}")
+    mat, tree, bsdf = _new(name)
+    bsdf.inputs["Roughness"].default_value = roughness
+    vec = _object_coords(tree, 1.0 / max(scale, 1e-3))
+    dark = tuple(c * 0.7 for c in color)
+    light = tuple(min(1.0, c * 1.25) for c in color)
+    if pattern in ("tiles", "planks"):
+        brick = tree.nodes.new("ShaderNodeTexBrick")
+        brick.inputs["Color1"].default_value = (*color, 1.0)
+        brick.inputs["Color2"].default_value = (*light, 1.0)
+        brick.inputs["Mortar"].default_value = (*dark, 1.0)
+        brick.inputs["Mortar Size"].default_value = 0.01 if pattern == "tiles" else 0.004
+        brick.inputs["Brick Width"].default_value = 1.0 if pattern == "tiles" else 2.5
+        brick.inputs["Row Height"].default_value = 1.0 if pattern == "tiles" else 0.3
+        tree.links.new(vec, brick.inputs["Vector"])
+        tree.links.new(brick.outputs["Color"], bsdf.inputs["Base Color"])
+        _bump(tree, brick.outputs["Fac"], bsdf, 0.3)
+    elif pattern == "cobble":
+        vor = tree.nodes.new("ShaderNodeTexVoronoi")
+        vor.feature = "DISTANCE_TO_EDGE"
+        vor.inputs["Scale"].default_value = 6.0
+        tree.links.new(vec, vor.inputs["Vector"])
+        tree.links.new(_mix_colors(tree, vor.outputs["Distance"], dark, light), bsdf.inputs["Base Color"])
+        _bump(tree, vor.outputs["Distance"], bsdf, 0.6)
+    else:
+        noise = tree.nodes.new("ShaderNodeTexNoise")
+        noise.inputs["Scale"].default_value = {"asphalt": 40.0, "grass": 25.0, "leaves": 8.0}.get(
+            pattern, 4.0
+        )
+        noise.inputs["Detail"].default_value = 8.0
+        tree.links.new(vec, noise.inputs["Vector"])
+        tree.links.new(_mix_colors(tree, noise.outputs["Fac"], dark, light), bsdf.inputs["Base Color"])
+        _bump(tree, noise.outputs["Fac"], bsdf, {"grass": 0.5, "leaves": 0.6, "snow": 0.1}.get(pattern, 0.25))
+    return mat
+
+
+def facade(name: str, color) -> bpy.types.Material:
+    """Walls with a grid of darker, glossier windows."""
+    mat, tree, bsdf = _new(name)
+    brick = tree.nodes.new("ShaderNodeTexBrick")
+    brick.offset = 0.0
+    brick.inputs["Color1"].default_value = (0.05, 0.06, 0.08, 1.0)
+    brick.inputs["Color2"].default_value = (0.08, 0.09, 0.1, 1.0)
+    brick.inputs["Mortar"].default_value = (*color, 1.0)
+    brick.inputs["Mortar Size"].default_value = 0.35
+    brick.inputs["Brick Width"].default_value = 1.6
+    brick.inputs["Row Height"].default_value = 1.5
+    tree.links.new(_object_coords(tree, 1.0), brick.inputs["Vector"])
+    tree.links.new(brick.outputs["Color"], bsdf.inputs["Base Color"])
+    rough = tree.nodes.new("ShaderNodeMapRange")
+    rough.inputs["To Min"].default_value = 0.1
+    rough.inputs["To Max"].default_value = 0.8
+    tree.links.new(brick.outputs["Fac"], rough.inputs["Value"])
+    tree.links.new(rough.outputs["Result"], bsdf.inputs["Roughness"])
+    return mat
+
+
+def skin(name: str, melanin: float) -> bpy.types.Material:
+    """Skin tone from a melanin fraction in [0, 1], with a little subsurface scattering."""
+    light, dark = (0.78, 0.53, 0.42), (0.11, 0.055, 0.035)
+    color = tuple(light[i] ** (1 - melanin) * dark[i] ** melanin for i in range(3))
+    mat, tree, bsdf = _new(name)
+    noise = tree.nodes.new("ShaderNodeTexNoise")
+    noise.inputs["Scale"].default_value = 30.0
+    tree.links.new(_object_coords(tree, 1.0), noise.inputs["Vector"])
+    tree.links.new(
+        _mix_colors(tree, noise.outputs["Fac"], tuple(c * 0.9 for c in color), color),
+        bsdf.inputs["Base Color"],
+    )
+    bsdf.inputs["Roughness"].default_value = 0.45
+    bsdf.inputs["Subsurface Weight"].default_value = 0.15
+    bsdf.inputs["Subsurface Radius"].default_value = (1.0, 0.35, 0.2)
+    bsdf.inputs["Subsurface Scale"].default_value = 0.01
+    return mat
+
+
+def hair(name: str, melanin: float, redness: float, seed_variation: float = 0.15) -> bpy.types.Material:
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    tree = mat.node_tree
+    for n in list(tree.nodes):
+        if n.type != "OUTPUT_MATERIAL":
+            tree.nodes.remove(n)
+    out = next(n for n in tree.nodes if n.type == "OUTPUT_MATERIAL")
+    h = tree.nodes.new("ShaderNodeBsdfHairPrincipled")
+    h.parametrization = "MELANIN"
+    h.inputs["Melanin"].default_value = melanin
+    h.inputs["Melanin Redness"].default_value = redness
+    h.inputs["Roughness"].default_value = 0.3
+    h.inputs["Radial Roughness"].default_value = 0.3
+    h.inputs["Random Color"].default_value = seed_variation
+    tree.links.new(h.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def black_emission(name: str = "alpha_override") -> bpy.types.Material:
+    """The alpha pass's material override: an emission of zero ends every path at its first hit,
+    so the pass costs camera rays only, whatever the scene's bounce settings."""
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    tree = mat.node_tree
+    for n in list(tree.nodes):
+        if n.type != "OUTPUT_MATERIAL":
+            tree.nodes.remove(n)
+    out = next(n for n in tree.nodes if n.type == "OUTPUT_MATERIAL")
+    em = tree.nodes.new("ShaderNodeEmission")
+    em.inputs["Strength"].default_value = 0.0
+    tree.links.new(em.outputs[0], out.inputs["Surface"])
+    return mat

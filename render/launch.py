@@ -1,0 +1,173 @@
+"""``python -m render.launch``: plan an αMatte4K dataset and render it on Ray, resumably.
+
+Everything is validated before anything is written: a bad count, resolution, config file,
+asset path or Ray address gives a one-line ``error:`` and exit status 2. Re-running the same
+command resumes: shots with a record in ``manifests/shots/`` are skipped.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import click
+
+from render.atomic import write_bytes_atomic, write_text_atomic
+from render.catalog import load_clips, load_scenes
+from render.config import ConfigError, DatasetConfig, load_config
+from render.manifest import CONFIG, INDEX, PLAN, build_index, load_shot_records
+from render.plan import plan_bytes, plan_shots, summary
+
+
+def check_address(address: str | None, timeout: float = 3.0) -> None:
+    """A Ray address must answer on its port before we plan anything (``auto`` is left to Ray)."""
+    if address is None or address == "auto":
+        return
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    if parsed.scheme not in ("ray", "http", "https") or not parsed.hostname or not parsed.port:
+        raise ConfigError(f"address {address!r}: expected HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"address {address}: no Ray cluster reachable ({exc.strerror or exc})") from exc
+
+
+def check_paths(cfg: DatasetConfig, scenes: list[dict]) -> None:
+    hdri = cfg.assets.hdri_dir
+    if hdri is not None and not Path(hdri).is_dir():
+        raise ConfigError(f"assets.hdri_dir {hdri}: no such directory")
+    used = scenes[: cfg.scenes]
+    for s in used:
+        if s["sky"]["type"] == "hdri":
+            if hdri is None:
+                raise ConfigError(f"scene {s['name']} needs an HDRI: set assets.hdri_dir")
+            if not (Path(hdri) / s["sky"]["file"]).is_file():
+                raise ConfigError(f"scene {s['name']}: HDRI {Path(hdri) / s['sky']['file']} not found")
+    for key in ("out", "manifests"):
+        p = Path(getattr(cfg, key))
+        if p.exists() and not p.is_dir():
+            raise ConfigError(f"{key} {p}: exists and is not a directory")
+
+
+def check_existing(cfg: DatasetConfig, manifest_dir: Path, plan: bytes) -> bool:
+    """True when ``manifest_dir`` already holds this dataset (resume); an error when it holds
+    another one."""
+    cfg_path, plan_path = manifest_dir / CONFIG, manifest_dir / PLAN
+    if not cfg_path.exists():
+        if (manifest_dir / "shots").is_dir() and any((manifest_dir / "shots").iterdir()):
+            raise ConfigError(f"{manifest_dir}: holds shot records but no {CONFIG}; use an empty --manifests")
+        return False
+    old = load_config(cfg_path).content_dict()
+    new = cfg.content_dict()
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        raise ConfigError(
+            f"{manifest_dir} holds a dataset with a different {diff[0]} ({old.get(diff[0])!r}, now "
+            f"{new.get(diff[0])!r}); pass another --manifests to make a new dataset"
+        )
+    if plan_path.exists() and plan_path.read_bytes() != plan:
+        raise ConfigError(
+            f"{plan_path}: differs from this config's plan (catalog changed?); use another --manifests"
+        )
+    return True
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def print_summary(info: dict) -> None:
+    click.echo(f"shots: {info['shots']} ({info['val_shots']} held out)   frames: {info['frames']}")
+    click.echo(f"resolution: {info['resolution']}   estimated size: {_fmt_bytes(info['estimated_bytes'])}")
+    click.echo("shots per scene: " + ", ".join(f"{k} {v}" for k, v in info["scenes"].items()))
+    click.echo("clips: " + ", ".join(f"{k} {v}" for k, v in sorted(info["clips"].items())))
+    click.echo("camera paths: " + ", ".join(f"{k} {v}" for k, v in sorted(info["presets"].items())))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=str, default=None, help="YAML config on top of the defaults.")
+@click.option("--scenes", type=int, default=None, help="Scenes of the catalog to use (default 22).")
+@click.option(
+    "--cams", type=int, default=None, help="Camera positions = shots, spread over the scenes (default 900)."
+)
+@click.option("--frames", type=int, default=None, help="Mean frames per shot (default 130).")
+@click.option("--resolution", type=str, default=None, help="WIDTHxHEIGHT (default 2160x3840).")
+@click.option("--samples", type=int, default=None, help="Beauty samples per pixel.")
+@click.option("--alpha-samples", type=int, default=None, help="Alpha pass samples per pixel.")
+@click.option("--seed", type=int, default=None, help="Dataset seed.")
+@click.option("--out", type=str, default=None, help="Shard root (default data/).")
+@click.option("--manifests", type=str, default=None, help="Manifest directory (default manifests/).")
+@click.option("--backend", type=str, default=None, help="blender (default) or unreal.")
+@click.option("--workers", type=int, default=None, help="Render workers (0 = from the cluster's CPUs).")
+@click.option("--threads", type=int, default=None, help="Threads per worker (0 = cores / workers).")
+@click.option("--address", type=str, default=None, help="Ray cluster address (default: local Ray).")
+@click.option("--retries", type=int, default=None, help="Retries of a failed shot.")
+@click.option("--dry-run", is_flag=True, help="Print the plan summary and exit; writes nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def main(config_path, dry_run, quiet, **flags) -> None:
+    """Plan, render and package an αMatte4K dataset (resumable: re-run the same command)."""
+    flags = {k: v for k, v in flags.items() if v is not None}
+    try:
+        cfg = load_config(config_path, flags)
+        scenes = load_scenes(cfg.scene_catalog_path())
+        clips = load_clips(cfg.clip_catalog_path())
+        shots = plan_shots(cfg, [s["name"] for s in scenes], list(clips))
+        if dry_run:
+            print_summary(summary(cfg, shots))
+            return
+        if cfg.backend == "unreal":
+            raise ConfigError("backend unreal: not available in this release; use --backend blender")
+        check_paths(cfg, scenes)
+        check_address(cfg.address)
+        manifest_dir = Path(cfg.manifests).resolve()
+        plan = plan_bytes(shots)
+        resuming = check_existing(cfg, manifest_dir, plan)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+    out_root = Path(cfg.out).resolve()
+    if not resuming:
+        write_text_atomic(manifest_dir / CONFIG, cfg.to_yaml())
+        write_bytes_atomic(manifest_dir / PLAN, plan)
+    out_root.mkdir(parents=True, exist_ok=True)
+    done = load_shot_records(manifest_dir)
+    todo = [s for s in shots if s.shot_id not in done]
+    click.echo(f"plan: {len(shots)} shots, {len(done)} already done, {len(todo)} to render -> {manifest_dir}")
+    if todo:
+        from render.orchestrate import run  # Ray is imported only when there is work
+
+        report = run(
+            cfg,
+            todo,
+            {s["name"]: s for s in scenes},
+            clips,
+            out_root,
+            manifest_dir,
+            planned=len(shots),
+            progress=not quiet,
+            log=lambda m: click.echo(m, err=True),
+        )
+        click.echo(
+            f"rendered {len(report.completed)} shot(s), {report.frames} frames in {report.wall_seconds:.1f} s "
+            f"(render {report.render_seconds:.1f} s, packing {report.pack_seconds:.1f} s)"
+        )
+    index = build_index(manifest_dir, len(shots), cfg.seed)
+    click.echo(
+        f"shards:   {out_root / 'shards'}  ({len(index['shards'])} shards, {_fmt_bytes(index['bytes'])})"
+    )
+    click.echo(f"manifest: {manifest_dir / INDEX}  ({index['completed_shots']}/{len(shots)} shots complete)")
+    if index["failed_shots"]:
+        click.echo(f"failed:   {', '.join(index['failed_shots'])} (see {manifest_dir / 'failed'})", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

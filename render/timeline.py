@@ -1,0 +1,95 @@
+"""Per-frame state of a shot (pure): where the character stands, how its bones turn, where the
+camera is. Both renderer backends key their scenes from this, and the per-frame metadata comes
+from it, so the JSON describes exactly what was rendered.
+
+Frame ``i`` of a shot (0-based) is shown at time ``start + i / fps * speed`` of its clip. States
+are also produced for one frame before and after the shot (``i = -1`` and ``i = N``) so that
+motion blur at the first and last frames sees real motion, not a frozen scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from render.animation import bone_angles, root_position
+from render.camera import SENSOR_MM, eye_and_target, intrinsics, look_at, opencv_world_to_camera
+from render.plan import ShotSpec
+
+
+@dataclass(frozen=True)
+class FrameState:
+    index: int  # shot frame; -1 and N are the motion-blur guard frames
+    clip_time: float  # seconds into the clip
+    root: tuple[float, float, float]  # character root (ground point under the hips, plus bob), metres
+    heading_deg: float
+    bones: dict[str, tuple[float, float, float]]  # Euler degrees about armature rest axes
+    cam_to_world: np.ndarray  # (4, 4), Blender convention (camera looks down -z, y up)
+
+
+def frame_states(shot: ShotSpec, clip: dict) -> list[FrameState]:
+    """States for frames -1 .. N (N + 2 entries)."""
+    n = shot.frame_count
+    an = shot.animation
+
+    def t_of(i: int) -> float:
+        return an.start + i / shot.fps * an.speed
+
+    anchor = np.array(root_position(clip, t_of(0), an.position, an.heading_deg))
+    anchor[2] = 0.0
+    out = []
+    for i in range(-1, n + 1):
+        t = t_of(i)
+        root = root_position(clip, t, an.position, an.heading_deg)
+        current = np.array([root[0], root[1], 0.0])
+        u = i / (n - 1) if n > 1 else 0.5
+        eye, target = eye_and_target(shot.camera, u, an.heading_deg, anchor, current)
+        out.append(
+            FrameState(
+                index=i,
+                clip_time=t,
+                root=root,
+                heading_deg=an.heading_deg,
+                bones=bone_angles(clip, t),
+                cam_to_world=look_at(eye, target),
+            )
+        )
+    return out
+
+
+def frame_metadata(shot: ShotSpec, state: FrameState, render: dict) -> dict:
+    """The per-frame JSON record (schema in docs/dataset_format.md)."""
+    w, h = shot.resolution
+    ch = shot.character
+    return {
+        "shot_id": shot.shot_id,
+        "scene": shot.scene,
+        "split": shot.split,
+        "frame": state.index,
+        "frame_count": shot.frame_count,
+        "fps": shot.fps,
+        "resolution": [w, h],
+        "camera": {
+            "K": np.round(intrinsics(shot.camera.focal_mm, w, h), 6).tolist(),
+            "world_to_camera": np.round(opencv_world_to_camera(state.cam_to_world), 6).tolist(),
+            "focal_length_mm": shot.camera.focal_mm,
+            "sensor_mm": SENSOR_MM,  # along the longer image side
+            "sensor_fit": "longer_side",
+            "preset": shot.camera.preset,
+        },
+        "character": {
+            "id": ch.id,
+            "phenotype": dict(ch.phenotype),
+            "hair": dict(ch.hair),
+            "root": [round(float(x), 6) for x in state.root],
+            "heading_deg": state.heading_deg,
+        },
+        "animation": {
+            "clip": shot.animation.clip,
+            "start": shot.animation.start,
+            "time": round(state.clip_time, 6),
+        },
+        "seeds": {"shot": shot.seed, "render": shot.seed},
+        "render": render,
+    }
