@@ -114,6 +114,7 @@ def produce_shot(
     fields = sorted(["json", *(FIELDS[p] for p in settings.passes)])
     summary = {
         "render_seconds": round(t1 - t0, 3),
+        **{f"{k}_seconds": round(v, 3) for k, v in renderer.last_timing.items()},
         "pack_seconds": round(t2 - t1, 3),
         "fractional_alpha": round(float(np.mean([s["fractional"] for s in stats])), 6),
         "coverage": round(float(np.mean([s["coverage"] for s in stats])), 6),

@@ -68,6 +68,8 @@ ProgressFn = Callable[[int], None]
 
 class Renderer(ABC):
     name: str = ""
+    # Seconds of the last render_shot: "scene_build" (set-up) and "engine" (the render alone).
+    last_timing: dict[str, float] = {}
 
     @abstractmethod
     def render_shot(

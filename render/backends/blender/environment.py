@@ -20,7 +20,6 @@ SUN_IRRADIANCE = 4.0  # W/m^2 in Blender's sun-lamp units, scaled like the sky
 def build_world(scene_spec: dict, hdri_dir: str | None) -> None:
     sky = scene_spec["sky"]
     world = bpy.data.worlds.new(f"world_{scene_spec['name']}")
-    world.use_nodes = True
     tree = world.node_tree
     bg = tree.nodes.get("Background") or tree.nodes.new("ShaderNodeBackground")
     if sky["type"] == "hdri":

@@ -7,7 +7,6 @@ import bpy
 
 def _new(name: str) -> tuple[bpy.types.Material, bpy.types.NodeTree, bpy.types.Node]:
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
     tree = mat.node_tree
     bsdf = tree.nodes.get("Principled BSDF") or tree.nodes.new("ShaderNodeBsdfPrincipled")
     return mat, tree, bsdf
@@ -146,7 +145,6 @@ def skin(name: str, melanin: float) -> bpy.types.Material:
 
 def hair(name: str, melanin: float, redness: float, seed_variation: float = 0.15) -> bpy.types.Material:
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
     tree = mat.node_tree
     for n in list(tree.nodes):
         if n.type != "OUTPUT_MATERIAL":
@@ -167,7 +165,6 @@ def black_emission(name: str = "alpha_override") -> bpy.types.Material:
     """The alpha pass's material override: an emission of zero ends every path at its first hit,
     so the pass costs camera rays only, whatever the scene's bounce settings."""
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
     tree = mat.node_tree
     for n in list(tree.nodes):
         if n.type != "OUTPUT_MATERIAL":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -182,7 +183,9 @@ class BlenderRenderer(Renderer):
     ) -> list[Path]:
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
         self.build(shot, scene, clip, settings)
+        t1 = time.perf_counter()
         bpy.context.scene.render.filepath = str(workdir / "frame_")
 
         def written(*_args) -> None:
@@ -194,6 +197,7 @@ class BlenderRenderer(Renderer):
             bpy.ops.render.render(animation=True)
         finally:
             bpy.app.handlers.render_write.remove(written)
+        self.last_timing = {"scene_build": t1 - t0, "engine": time.perf_counter() - t1}
         files = [frame_file(workdir, i) for i in range(shot.frame_count)]
         missing = [f.name for f in files if not f.is_file()]
         if missing:

@@ -1,0 +1,150 @@
+"""``python -m render.launch`` end to end on Ray with Cycles: shards, manifests, resume after
+SIGKILL of the launcher and of a render worker, reading with the stock webdataset library."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import webdataset as wds
+import yaml
+
+from render import exrio
+from render.manifest import load_dataset
+from render.shards import sha256_file
+
+pytestmark = pytest.mark.slow
+
+
+def launch(config: Path, *extra: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "render.launch", "--config", str(config), "--quiet", *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start(config: Path) -> subprocess.Popen:
+    # Own session: the test can clean up every process Ray started, whatever happens.
+    return subprocess.Popen(
+        [sys.executable, "-m", "render.launch", "--config", str(config), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def wait_for(predicate, timeout: float = 400.0, what: str = "") -> None:
+    t0 = time.time()
+    while not predicate():
+        if time.time() - t0 > timeout:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.2)
+
+
+def check_dataset(manifests: Path, shots: int, frames_per_shot: int) -> dict:
+    """Every indexed shard exists with its checksum, and webdataset decodes every frame."""
+    ds = load_dataset(manifests)
+    assert ds.index["completed_shots"] == shots and ds.index["failed_shots"] == []
+    for s in ds.shards:
+        assert sha256_file(s["path"]) == s["sha256"], s["url"]
+    keys = {}
+    for sample in wds.WebDataset([s["path"] for s in ds.shards], shardshuffle=False):
+        meta = json.loads(sample["json"])
+        alpha = exrio.decode_alpha(sample["alpha.exr"])
+        rgb = exrio.decode_rgb(sample["rgb.exr"])
+        bg = exrio.decode_rgb(sample["bg.exr"])
+        assert alpha.shape == (112, 64) and rgb.shape == bg.shape == (112, 64, 3)
+        assert sample["__key__"] == f"{meta['shot_id']}_{meta['frame']:04d}"
+        assert np.asarray(meta["camera"]["K"]).shape == (3, 3)
+        assert np.asarray(meta["camera"]["world_to_camera"]).shape == (4, 4)
+        assert meta["render"]["samples"] == 8 and meta["render"]["alpha_samples"] == 32
+        keys.setdefault(meta["shot_id"], []).append(meta["frame"])
+    assert len(keys) == shots
+    assert all(v == list(range(frames_per_shot)) for v in keys.values())
+    return ds.index
+
+
+def test_end_to_end_then_rerun_skips_everything(tiny_config: Path, tmp_path: Path):
+    r = launch(tiny_config)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"shards:   {tmp_path / 'data' / 'shards'}" in r.stdout
+    assert f"manifest: {tmp_path / 'manifests' / 'index.json'}" in r.stdout
+    man = tmp_path / "manifests"
+    index = check_dataset(man, shots=3, frames_per_shot=3)
+    saved = yaml.safe_load((man / "config.yaml").read_text())
+    assert saved["seed"] == 0 and saved["resolution"] == [64, 112]
+    assert len((man / "plan.jsonl").read_text().splitlines()) == 3
+    assert {s["split"] for s in index["shards"]} == {"train", "val"}
+    assert not (tmp_path / "data" / ".work").exists() or not any((tmp_path / "data" / ".work").iterdir())
+
+    records = {p.name: p.read_bytes() for p in (man / "shots").iterdir()}
+    again = launch(tiny_config)
+    assert again.returncode == 0 and "0 to render" in again.stdout
+    assert {p.name: p.read_bytes() for p in (man / "shots").iterdir()} == records
+
+
+def test_sigkill_of_the_launcher_loses_nothing(tiny_config: Path, tmp_path: Path):
+    man = tmp_path / "manifests"
+    proc = start(tiny_config)
+    try:
+        wait_for(lambda: len(list((man / "shots").glob("*.json"))) >= 1, what="the first shot")
+        os.kill(proc.pid, signal.SIGKILL)  # the launcher only: Ray's workers are left to notice
+        proc.wait()
+    finally:
+        kill_group(proc)
+    finished = {p.name: p.read_bytes() for p in (man / "shots").glob("*.json")}
+    assert 1 <= len(finished) < 3
+    if (man / "index.json").exists():  # whatever the index lists at this moment is whole
+        for s in load_dataset(man).shards:
+            assert sha256_file(s["path"]) == s["sha256"]
+
+    r = launch(tiny_config)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{len(finished)} already done" in r.stdout
+    check_dataset(man, shots=3, frames_per_shot=3)
+    for name, data in finished.items():  # finished shots were not rendered again
+        assert (man / "shots" / name).read_bytes() == data
+    assert not list((tmp_path / "data" / "shards").glob(".*tmp*"))
+
+
+def _worker_pids() -> list[int]:
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if b"ray::ShotWorker" in (p / "cmdline").read_bytes():
+                    pids.append(int(p.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_sigkill_of_a_worker_is_retried(tiny_config: Path, tmp_path: Path):
+    proc = start(tiny_config)
+    try:
+        work = tmp_path / "data" / ".work"
+        # Kill the render worker while it is inside a shot (its work directory exists).
+        wait_for(lambda: work.is_dir() and any(work.iterdir()) and _worker_pids(), what="a running shot")
+        for pid in _worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 0, out.decode()
+    assert "retrying" in out.decode()
+    check_dataset(tmp_path / "manifests", shots=3, frames_per_shot=3)
