@@ -70,15 +70,37 @@ print(json.dumps(out))
 """
 
 
-def bare(config: Path, work: Path, threads: int) -> list[dict]:
-    r = subprocess.run(
+def _bare_proc(config: Path, work: Path, threads: int) -> subprocess.Popen:
+    return subprocess.Popen(
         [sys.executable, "-c", BARE, str(config), str(work), str(threads)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
         cwd=REPO,
-        check=True,
     )
-    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _bare_result(proc: subprocess.Popen) -> list[dict]:
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"bare render failed with status {proc.returncode}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bare(config: Path, work: Path, threads: int) -> list[dict]:
+    return _bare_result(_bare_proc(config, work, threads))
+
+
+def machine_ceiling(args) -> float:
+    """The machine's own scaling: Cycles alone (no Ray, no packing) in one process, then in two
+    processes at once, one thread each; the ratio of their total render throughputs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cfg = write_config(root, args, 2)
+        alone = sum(r["engine"] for r in bare(cfg, root / "alone", 1))
+        procs = [_bare_proc(cfg, root / f"pair{i}", 1) for i in range(2)]
+        pair = [sum(r["engine"] for r in _bare_result(p)) for p in procs]
+    return 2 * alone / max(pair)
 
 
 def launch(config: Path, workers: int, threads: int) -> tuple[float, list[dict]]:
@@ -143,11 +165,20 @@ def scaling(args) -> None:
             cfg = write_config(root, args, args.scaling_shots)
             wall, shots = launch(cfg, workers, 1)
             frames = sum(s["frames"] for s in shots)
-            res[workers] = (wall, frames)
-            print(
-                f"scaling: {workers} worker(s) x 1 thread: {frames} frames in {wall:.1f} s = {frames / wall:.3f} frames/s"
+            # Steady state: from the first shot's start to the last shot's end, without the
+            # one-time start of Ray and of the workers (Blender import, body model).
+            window = max(s["stats"]["finished_at"] for s in shots) - min(
+                s["stats"]["started_at"] for s in shots
             )
-    print(f"  throughput 2 workers / 1 worker: {(res[2][1] / res[2][0]) / (res[1][1] / res[1][0]):.2f}")
+            res[workers] = (frames / wall, frames / window)
+            print(
+                f"scaling: {workers} worker(s) x 1 thread: {frames} frames, wall {wall:.1f} s "
+                f"({frames / wall:.3f} frames/s), rendering window {window:.1f} s ({frames / window:.3f} frames/s)"
+            )
+    print(f"  throughput 2 workers / 1 worker, whole run:   {res[2][0] / res[1][0]:.2f}")
+    print(f"  throughput 2 workers / 1 worker, steady state: {res[2][1] / res[1][1]:.2f}")
+    ceiling = machine_ceiling(args)
+    print(f"  machine ceiling (bare Cycles, 2 processes / 1 process, 1 thread each): {ceiling:.2f}")
 
 
 def main() -> None:

@@ -144,17 +144,26 @@ def main(config_path, dry_run, quiet, **flags) -> None:
     if todo:
         from render.orchestrate import run  # Ray is imported only when there is work
 
-        report = run(
-            cfg,
-            todo,
-            {s["name"]: s for s in scenes},
-            clips,
-            out_root,
-            manifest_dir,
-            planned=len(shots),
-            progress=not quiet,
-            log=lambda m: click.echo(m, err=True),
-        )
+        try:
+            report = run(
+                cfg,
+                todo,
+                {s["name"]: s for s in scenes},
+                clips,
+                out_root,
+                manifest_dir,
+                planned=len(shots),
+                progress=not quiet,
+                log=lambda m: click.echo(m, err=True),
+            )
+        except KeyboardInterrupt:
+            index = build_index(manifest_dir, len(shots), cfg.seed)
+            click.echo(
+                f"\ninterrupted: {index['completed_shots']}/{len(shots)} shots complete; "
+                "re-run the same command to resume",
+                err=True,
+            )
+            sys.exit(130)
         click.echo(
             f"rendered {len(report.completed)} shot(s), {report.frames} frames in {report.wall_seconds:.1f} s "
             f"(render {report.render_seconds:.1f} s, packing {report.pack_seconds:.1f} s)"

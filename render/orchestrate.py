@@ -144,7 +144,8 @@ def run(
                 shot, slot = running.pop(fut)
                 try:
                     res = ray.get(fut)
-                except (ray.exceptions.RayError, Exception) as exc:  # noqa: BLE001 - any shot error is recorded
+                # Any error of one shot, Ray-wrapped or not, is retried and then recorded.
+                except Exception as exc:
                     err = _short_error(exc)
                     ray.kill(slot[0])  # a failed Blender may be in a bad state: start afresh
                     slot[:] = [new_actor(), 0]

@@ -81,6 +81,7 @@ def produce_shot(
 ) -> ShotResult:
     clear_leftovers(out_root, shot.shot_id)
     work = work_dir(out_root, shot.shot_id)
+    started_at = time.time()
     t0 = time.perf_counter()
     files = renderer.render_shot(shot, scene, clip, settings, work, on_frame=on_frame)
     t1 = time.perf_counter()
@@ -119,6 +120,8 @@ def produce_shot(
         "fractional_alpha": round(float(np.mean([s["fractional"] for s in stats])), 6),
         "coverage": round(float(np.mean([s["coverage"] for s in stats])), 6),
         "min_coverage": round(float(min(s["coverage"] for s in stats)), 6),
+        "started_at": round(started_at, 3),  # wall clock, for throughput over a run
+        "finished_at": round(time.time(), 3),
     }
     record = ShotRecord(
         shot.shot_id, shot.scene, shot.split, shot.frame_count, entries, tuple(fields), summary

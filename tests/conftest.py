@@ -22,9 +22,19 @@ TINY = {
 
 
 @pytest.fixture
-def tiny_config(tmp_path: Path) -> Path:
+def make_config(tmp_path: Path):
+    """``make_config(**overrides)`` writes a tiny dataset config under ``tmp_path``."""
+
+    def make(**overrides) -> Path:
+        cfg = dict(TINY, out=str(tmp_path / "data"), manifests=str(tmp_path / "manifests"), **overrides)
+        path = tmp_path / "tiny.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def tiny_config(make_config) -> Path:
     """A YAML config for a 3-shot, 3-frame, 64x112 dataset under ``tmp_path``."""
-    cfg = dict(TINY, out=str(tmp_path / "data"), manifests=str(tmp_path / "manifests"))
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return make_config()

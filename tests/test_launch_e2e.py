@@ -148,3 +148,28 @@ def test_sigkill_of_a_worker_is_retried(tiny_config: Path, tmp_path: Path):
     assert proc.returncode == 0, out.decode()
     assert "retrying" in out.decode()
     check_dataset(tmp_path / "manifests", shots=3, frames_per_shot=3)
+
+
+def test_a_shot_that_keeps_failing_is_recorded_and_the_rest_finish(make_config, tmp_path: Path):
+    """A clip that names a bone the rig lacks fails on every attempt; the other shots finish."""
+    import render.config
+
+    clips = yaml.safe_load(render.config.load_config().clip_catalog_path().read_text())
+    clips["clips"] = {
+        "walk": clips["clips"]["walk"],
+        "tail_wag": {"period": 1.0, "base": {"Tail": [0, 0, 10]}, "osc": []},
+    }
+    (tmp_path / "clips.yaml").write_text(yaml.safe_dump(clips))
+    config = make_config(cams=4, retries=1, clip_catalog=str(tmp_path / "clips.yaml"))
+    r = launch(config)
+    plan = [json.loads(line) for line in (tmp_path / "manifests" / "plan.jsonl").read_text().splitlines()]
+    broken = sorted(s["shot_id"] for s in plan if s["animation"]["clip"] == "tail_wag")
+    assert broken and len(broken) < 4, "the plan should mix good and broken shots"
+    assert r.returncode == 1, r.stdout + r.stderr
+    index = json.loads((tmp_path / "manifests" / "index.json").read_text())
+    assert index["failed_shots"] == broken
+    assert index["completed_shots"] == 4 - len(broken)
+    for shot_id in broken:
+        failure = json.loads((tmp_path / "manifests" / "failed" / f"{shot_id}.json").read_text())
+        assert "Tail" in failure["error"] and failure["attempts"] == 2
+    assert "failed:" in r.stderr
