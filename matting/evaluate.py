@@ -1,0 +1,227 @@
+"""``python -m matting.evaluate``: MAD, MSE, Grad, Conn and dtSSD of muMatting on held-out shots,
+or of a folder of predicted alpha frames against a folder of ground truth.
+
+    python -m matting.evaluate --checkpoint runs/far/checkpoints/last.pt --data manifests/ --out report.json
+    python -m matting.evaluate --pred out/alpha --gt gt/alpha --out report.json
+
+Model mode reads the αMatte4K ``--split`` (default val) as non-overlapping clips of 4
+consecutive frames at full resolution (or shrunk so the longer side is ``--max-side``), runs
+the model once per clip and scores BOTH the CAP coarse alpha and the final fused alpha. Frames
+left over at the end of a shot (fewer than 4) are not scored.
+
+Definitions (matting.metrics, RobustVideoMatting's): MAD = mean|p-g| x 1e3; MSE = mean (p-g)^2
+x 1e3; Grad and Conn per-frame sums / 1e3 (so they grow with the frame area); dtSSD x 1e2 in
+RVM's per-frame form: frame t scores sqrt(sum((p_t - p_{t-1}) - (g_t - g_{t-1}))^2 / N), the
+first frame of a sequence scores 0, and the figure is the mean over frames. Consecutive
+clips of one shot form one sequence, so clip boundaries count like any other frame pair.
+All figures are averages over frames (every frame weighs the same).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from matting.data import AMatte4KSource, to_display
+from matting.metrics import METRICS, dtssd, evaluate_clip
+from matting.training.checkpoint import CheckpointError, load_model
+from matting.training.distributed import resolve_device
+from matting.video import VideoError, list_frames, read_alpha
+
+DTSSD_VARIANT = "rvm (per-frame, first frame of each sequence counted as 0, averaged over frames)"
+UNITS = {"mad": "x1e3", "mse": "x1e3", "grad": "x1e-3", "conn": "x1e-3", "dtssd": "x1e2"}
+CLIP_LEN = 4
+
+
+class EvalError(ValueError):
+    """Unusable evaluation input; one-line message."""
+
+
+class SequenceMeter:
+    """Frame-weighted metric sums over sequences fed in consecutive chunks.
+
+    ``add(pred, gt)`` takes (k, H, W) float arrays in [0, 1]; dtSSD links a chunk to the last
+    frame of the previous one unless ``new_sequence()`` was called in between.
+    """
+
+    def __init__(self):
+        self.sums = dict.fromkeys(METRICS, 0.0)
+        self.frames = 0
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
+
+    def new_sequence(self) -> None:
+        self._last = None
+
+    def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        k = len(pred)
+        for name, value in evaluate_clip(pred, gt, ("mad", "mse", "grad", "conn")).items():
+            self.sums[name] += value * k
+        if self._last is None:
+            self.sums["dtssd"] += dtssd(pred, gt) * k  # its first frame scores 0
+        else:  # prepend the previous frame: it scores 0 here, the k new frames their real value
+            p = np.concatenate([self._last[0], pred])
+            g = np.concatenate([self._last[1], gt])
+            self.sums["dtssd"] += dtssd(p, g) * (k + 1)
+        self._last = (pred[-1:], gt[-1:])
+        self.frames += k
+
+    def result(self) -> dict[str, float]:
+        if not self.frames:
+            return {}
+        return {name: self.sums[name] / self.frames for name in METRICS}
+
+
+def _shrink(frames: np.ndarray, max_side: int | None) -> np.ndarray:
+    """(T, H, W[, C]) -> resized (area filter) so that max(H, W) <= max_side."""
+    h, w = frames.shape[1:3]
+    if not max_side or max(h, w) <= max_side:
+        return frames
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+@torch.inference_mode()
+def evaluate_model(
+    model: torch.nn.Module,
+    manifest: str | os.PathLike,
+    split: str = "val",
+    max_side: int | None = None,
+    max_clips: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Scores of the coarse and the fused alpha on ``split``: {"metrics": {"coarse": {...},
+    "fused": {...}}, "shots": {shot id: {"frames", "coarse", "fused"}}, "clips", "frames"}."""
+    try:
+        source = AMatte4KSource(manifest, split=split, clip_len=CLIP_LEN, stride=CLIP_LEN)
+    except (FileNotFoundError, ValueError) as exc:
+        raise EvalError(str(exc)) from exc
+    windows = source.windows[:max_clips] if max_clips else source.windows
+    overall = {"coarse": SequenceMeter(), "fused": SequenceMeter()}
+    shots: dict[str, dict[str, SequenceMeter]] = {}
+    previous = None
+    for i, (shot_id, start) in enumerate(tqdm(windows, desc="evaluate", unit="clip", disable=not progress)):
+        raw = source.load(i)
+        rgb = _shrink(to_display(np.asarray(raw.rgb), raw.transfer), max_side)  # (T, H, W, 3)
+        gt = np.clip(_shrink(raw.alpha, max_side), 0.0, 1.0)  # (T, H, W)
+        clip = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).unsqueeze(0).to(device)
+        out = model(clip, stage="far")
+        preds = {
+            "coarse": out["coarse"][0, :, 0].float().clamp(0, 1).cpu().numpy(),
+            "fused": out["alpha"][0, :, 0].float().clamp(0, 1).cpu().numpy(),
+        }
+        continues = previous == (shot_id, start - CLIP_LEN)
+        per_shot = shots.setdefault(shot_id, {"coarse": SequenceMeter(), "fused": SequenceMeter()})
+        for name, pred in preds.items():
+            for meter in (overall[name], per_shot[name]):
+                if not continues:
+                    meter.new_sequence()
+                meter.add(pred.astype(np.float64), gt.astype(np.float64))
+        previous = (shot_id, start)
+    return {
+        "clips": len(windows),
+        "frames": overall["fused"].frames,
+        "metrics": {name: meter.result() for name, meter in overall.items()},
+        "shots": {
+            sid: {"frames": m["fused"].frames, "coarse": m["coarse"].result(), "fused": m["fused"].result()}
+            for sid, m in shots.items()
+        },
+    }
+
+
+def evaluate_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, progress: bool = True) -> dict:
+    """Scores of a folder of predicted alpha frames against a folder of ground-truth frames,
+    paired in name order and taken as one sequence: {"frames", "metrics": {"pred": {...}}}."""
+    preds, gts = list_frames(pred_dir), list_frames(gt_dir)
+    if len(preds) != len(gts):
+        raise EvalError(
+            f"{pred_dir}: {len(preds)} predicted frames but {gt_dir} has {len(gts)} ground-truth frames"
+        )
+    meter = SequenceMeter()
+    for lo in tqdm(range(0, len(preds), CLIP_LEN), desc="evaluate", unit="clip", disable=not progress):
+        p = np.stack([read_alpha(f) for f in preds[lo : lo + CLIP_LEN]]).astype(np.float64)
+        g = np.stack([read_alpha(f) for f in gts[lo : lo + CLIP_LEN]]).astype(np.float64)
+        if p.shape != g.shape:
+            raise EvalError(
+                f"{preds[lo]}: prediction frames {p.shape[1:]} differ from ground truth {g.shape[1:]}"
+            )
+        meter.add(p, g)
+    return {"frames": meter.frames, "metrics": {"pred": meter.result()}}
+
+
+def format_table(metrics: dict[str, dict[str, float]]) -> str:
+    """Rows per prediction kind, columns MAD MSE Grad Conn dtSSD with their units."""
+    head = f"{'':8s}" + "".join(f"{f'{m} {UNITS[m]}':>16s}" for m in METRICS)
+    rows = [
+        f"{name:8s}" + "".join(f"{vals.get(m, float('nan')):16.4f}" for m in METRICS)
+        for name, vals in metrics.items()
+    ]
+    return "\n".join([head, *rows])
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--checkpoint", type=str, default=None, help="Checkpoint written by matting.train.")
+@click.option("--data", "manifest", type=str, default=None, help="αMatte4K manifest directory.")
+@click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True)
+@click.option("--max-side", type=int, default=None, help="Shrink frames so the longer side is at most this.")
+@click.option("--max-clips", type=int, default=None, help="Score only the first N clips.")
+@click.option("--pred", "pred_dir", type=str, default=None, help="Folder of predicted alpha frames.")
+@click.option("--gt", "gt_dir", type=str, default=None, help="Folder of ground-truth alpha frames.")
+@click.option("--device", type=str, default="auto", show_default=True)
+@click.option("--out", "out_path", type=str, default=None, help="Write the JSON report here.")
+@click.option("--no-progress", is_flag=True)
+def main(
+    checkpoint, manifest, split, max_side, max_clips, pred_dir, gt_dir, device, out_path, no_progress
+) -> None:
+    """Score a checkpoint on held-out shots (--checkpoint, --data) or alpha folders (--pred, --gt)."""
+    progress = not no_progress
+    try:
+        if pred_dir or gt_dir:
+            if not (pred_dir and gt_dir) or checkpoint or manifest:
+                raise EvalError("folder mode takes both --pred and --gt, and neither --checkpoint nor --data")
+            report = {
+                "mode": "folders",
+                "pred": pred_dir,
+                "gt": gt_dir,
+                **evaluate_folders(pred_dir, gt_dir, progress),
+            }
+        else:
+            if not (checkpoint and manifest):
+                raise EvalError("pass --checkpoint and --data (model mode) or --pred and --gt (folder mode)")
+            dev = resolve_device(device)
+            model, ckpt = load_model(checkpoint, device=dev)
+            result = evaluate_model(model, manifest, split, max_side, max_clips, dev, progress)
+            report = {
+                "mode": "model",
+                "checkpoint": str(checkpoint),
+                "model": ckpt["model_config"]["name"],
+                "stage": ckpt.get("stage"),
+                "step": ckpt.get("step"),
+                "data": str(manifest),
+                "split": split,
+                "clip_len": CLIP_LEN,
+                "max_side": max_side,
+                **result,
+            }
+    except (CheckpointError, EvalError, VideoError, RuntimeError) as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from exc
+    report["units"] = UNITS
+    report["dtssd_variant"] = DTSSD_VARIANT
+    click.echo(f"{report['frames']} frame(s); dtSSD variant: {DTSSD_VARIANT}")
+    click.echo(format_table(report["metrics"]))
+    if out_path:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_path).write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(f"report: {out_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""``python -m matting.infer VIDEO_OR_FRAMES --checkpoint C --out DIR``: full-resolution alpha.
+
+Frames are processed in non-overlapping groups of T = 4 (the clip length the model trains
+on); the last group is padded by repeating its last frame and the padded outputs are dropped.
+Only one group is held in memory at a time, so memory stays bounded at 4K whatever the length.
+Writes DIR/000000.png, ... (16-bit grey) or .exr (float32, channel A), and optionally a
+preview mp4 of the frames composited over a checkerboard.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from matting.training.checkpoint import CheckpointError, load_model
+from matting.training.distributed import resolve_device
+from matting.video import ALPHA_FORMATS, FrameReader, PreviewWriter, VideoError, write_alpha
+
+GROUP = 4
+
+
+@torch.inference_mode()
+def predict_group(
+    model: torch.nn.Module, frames: list[np.ndarray], stage: str, device: torch.device
+) -> np.ndarray:
+    """frames: list of (H, W, 3) float32 in [0, 1] -> alpha (T, H, W) float32."""
+    clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).unsqueeze(0).to(device)  # (1, T, 3, H, W)
+    out = model(clip, stage=stage)
+    return out["alpha"][0, :, 0].float().clamp(0, 1).cpu().numpy()
+
+
+def infer_frames(
+    model: torch.nn.Module,
+    reader: FrameReader,
+    out_dir: str | os.PathLike,
+    fmt: str = "png16",
+    stage: str = "far",
+    device: str | torch.device = "cpu",
+    preview: str | os.PathLike | None = None,
+    group: int = GROUP,
+    progress: bool = True,
+) -> int:
+    """Write one alpha frame per input frame into ``out_dir``; returns the number written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ext = ALPHA_FORMATS[fmt]
+    device = torch.device(device)
+    writer = PreviewWriter(preview, reader.fps, reader.width, reader.height) if preview else None
+    written = 0
+    bar = tqdm(total=len(reader) or None, disable=not progress, desc="infer", unit="frame")
+
+    def flush(frames: list[np.ndarray]) -> None:
+        nonlocal written
+        real = len(frames)
+        padded = frames + [frames[-1]] * (group - real)
+        alpha = predict_group(model, padded, stage, device)
+        for i in range(real):
+            write_alpha(out_dir / f"{written:06d}{ext}", alpha[i], fmt)
+            if writer is not None:
+                writer.write(frames[i], alpha[i])
+            written += 1
+        bar.update(real)
+
+    try:
+        buffer: list[np.ndarray] = []
+        for frame in reader:
+            buffer.append(frame)
+            if len(buffer) == group:
+                flush(buffer)
+                buffer = []
+        if buffer:
+            flush(buffer)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    return written
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("source", type=str)
+@click.option("--checkpoint", type=str, required=True, help="Checkpoint written by matting.train.")
+@click.option("--out", "out_dir", type=str, required=True, help="Folder for the alpha frames.")
+@click.option("--format", "fmt", type=click.Choice(sorted(ALPHA_FORMATS)), default="png16", show_default=True)
+@click.option("--preview", type=str, default=None, help="Also write a composited preview mp4 here.")
+@click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--model", "model_name", type=str, default=None, help="Expected model name (checked).")
+@click.option("--stage", type=click.Choice(["cap", "far"]), default=None, help="Default: the checkpoint's.")
+@click.option("--no-progress", is_flag=True)
+def main(source, checkpoint, out_dir, fmt, preview, device, model_name, stage, no_progress) -> None:
+    """Alpha mattes of SOURCE (a video file or a folder of frames) at full resolution."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # our one-line error, not FFmpeg's chatter
+    try:
+        reader = FrameReader(source)
+        dev = resolve_device(device)
+        model, ckpt = load_model(checkpoint, model_name, dev)
+        stage = stage or ckpt.get("stage", "far")
+        n = infer_frames(model, reader, out_dir, fmt, stage, dev, preview, progress=not no_progress)
+    except (CheckpointError, VideoError, RuntimeError) as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from exc
+    click.echo(
+        f"{n} alpha frame(s) ({stage} output) -> {out_dir}" + (f"; preview {preview}" if preview else "")
+    )
+
+
+if __name__ == "__main__":
+    main()

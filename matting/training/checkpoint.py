@@ -1,0 +1,172 @@
+"""Checkpoints as plain data, loadable with ``torch.load(path, weights_only=True)``.
+
+A checkpoint is a dict::
+
+    {"format": "mumatting-checkpoint/1", "step": int, "stage": "cap" | "far",
+     "model": model state_dict, "model_config": dataclasses.asdict(model.config),
+     "optimizer": AdamW state_dict, "scheduler": LambdaLR state_dict, "scaler": GradScaler
+     state_dict or None, "data": {"consumed": [clips per loader stream], "num_streams": int,
+     "state": MixtureDataset state}, "rng": {"torch", "cuda", "numpy", "python"},
+     "train_config": the resolved TrainConfig as a dict}
+
+Only tensors, numbers, strings, lists, tuples and dicts: no pickled classes, so loading never
+runs code from the file. Writes go to a temporary name and are renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT = "mumatting-checkpoint/1"
+REQUIRED = ("format", "model", "model_config")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message is one line and names the file."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unpickler_reason(exc: BaseException) -> str:
+    """The 'Unsupported global: ...' part of torch's long weights_only refusal."""
+    match = re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))
+    return (match.group(1).split(" was not")[0] if match else _first_line(exc))[:200]
+
+
+def rng_state() -> dict:
+    """The global RNG states of torch (CPU and CUDA), numpy and Python as plain data."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: Mapping) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_checkpoint(path: str | os.PathLike, payload: Mapping) -> Path:
+    """Write ``payload`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(dict(payload, format=FORMAT), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``; :class:`CheckpointError` for a missing,
+    corrupt, non-plain (pickled objects) or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is damaged or foreign
+        raise CheckpointError(
+            f"{path}: corrupt or not a torch checkpoint (not the zip archive torch.save writes)"
+        )
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise CheckpointError(
+                f"{path}: not a plain checkpoint; weights_only loading refused it "
+                f"({_unpickler_reason(exc)}); save state dicts, not pickled objects"
+            ) from exc
+        raise CheckpointError(f"{path}: corrupt or not a torch checkpoint ({_first_line(exc)})") from exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: corrupt or not a torch checkpoint ({_first_line(exc)})") from exc
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: expected a checkpoint dict, found {type(ckpt).__name__}")
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing or ckpt.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: not a muMatting checkpoint (format {ckpt.get('format')!r}, missing {missing}); "
+            f"expected {FORMAT!r} as written by matting.train"
+        )
+    return ckpt
+
+
+def check_state_dict(model: torch.nn.Module, state: Mapping, where: str) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` has exactly the model's keys and shapes."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and (not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s) e.g. {missing[0]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s) e.g. {unexpected[0]}")
+        if wrong:
+            parts.append(f"{len(wrong)} shape mismatch(es) e.g. {wrong[0]}")
+        name = getattr(getattr(model, "config", None), "name", type(model).__name__)
+        raise CheckpointError(f"{where}: weights do not fit model {name!r}: {'; '.join(parts)}")
+
+
+def load_model_weights(model: torch.nn.Module, ckpt: Mapping, where: str) -> None:
+    """Copy the checkpoint's model weights into ``model`` after checking the model name,
+    keys and shapes."""
+    name = ckpt["model_config"].get("name")
+    expected = getattr(getattr(model, "config", None), "name", None)
+    if expected is not None and name != expected:
+        raise CheckpointError(f"{where}: checkpoint is for model {name!r}, not {expected!r}")
+    check_state_dict(model, ckpt["model"], where)
+    model.load_state_dict(ckpt["model"])
+
+
+def load_model(
+    path: str | os.PathLike, model_name: str | None = None, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict]:
+    """(model in eval mode on ``device``, checkpoint) from a checkpoint written by the trainer.
+
+    The model is rebuilt from the checkpoint's own config (a Sapiens path in it is not read
+    again: the weights come from the checkpoint). ``model_name``, when given, must match."""
+    from matting.models import ModelConfig, MuMatting
+
+    ckpt = load_checkpoint(path)
+    config = ckpt["model_config"]
+    if not isinstance(config, dict) or "name" not in config:
+        raise CheckpointError(f"{path}: model_config is not a model config dict")
+    if model_name is not None and config["name"] != model_name:
+        raise CheckpointError(f"{path}: checkpoint is for model {config['name']!r}, not {model_name!r}")
+    try:
+        model = MuMatting(ModelConfig.from_dict({**config, "sapiens_checkpoint": None}))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild model {config['name']!r} ({exc})") from exc
+    load_model_weights(model, ckpt, str(path))
+    return model.to(device).eval(), ckpt

@@ -1,0 +1,289 @@
+"""The training loop of both muMatting stages, read top to bottom by ``train``.
+
+Stage "cap": CAP alone, ``stage1_losses`` on its low-resolution output against the ground
+truth area-downsampled to that size. Stage "far": CAP frozen, ``stage2_losses`` on the refined,
+fused and key maps at the full crop resolution. One optimizer step per batch; a step counter
+``step`` counts finished optimizer steps, so ``step_000010.pt`` holds the state after ten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from matting.data import MixtureDataset, build_dataset
+from matting.losses import stage1_losses, stage2_losses
+from matting.models import build_model
+from matting.training import distributed
+from matting.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from matting.training.config import TrainConfig, save_config, with_total_steps
+from matting.training.logging import RunLogger
+from matting.training.schedule import build_scheduler
+
+
+class TrainError(RuntimeError):
+    """A run that cannot start or continue; one-line message."""
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack clips: rgb (B, T, 3, S, S), alpha (B, T, 1, S, S); stream/index/source as lists."""
+    return {
+        "rgb": torch.stack([torch.as_tensor(s["rgb"]) for s in samples]),
+        "alpha": torch.stack([torch.as_tensor(s["alpha"]) for s in samples]),
+        "stream": [int(s["stream"]) for s in samples],
+        "index": [int(s["index"]) for s in samples],
+        "source": [s["source"] for s in samples],
+    }
+
+
+def stage_losses(
+    out: dict, gt: torch.Tensor, stage: str, weights: Iterable[float]
+) -> dict[str, torch.Tensor]:
+    """Named loss terms (float32) of one stage; ``out`` is the model's output dict, gt (B, T, 1, H, W)."""
+    if stage == "cap":
+        coarse_lr = out["coarse_lr"].float()
+        b, t = coarse_lr.shape[:2]
+        gt_lr = F.interpolate(gt.flatten(0, 1), size=coarse_lr.shape[-2:], mode="area")
+        return stage1_losses(coarse_lr, gt_lr.view(b, t, *gt_lr.shape[1:]))
+    return stage2_losses(
+        out["refined"].float(), out["alpha"].float(), out["key"].float(), gt, weights=tuple(weights)
+    )
+
+
+def _autocast(device: torch.device, amp: str):
+    if device.type != "cuda" or amp == "off":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _build_model(cfg: TrainConfig, init_ckpt: dict | None) -> torch.nn.Module:
+    try:
+        model = build_model(cfg.model, **cfg.model_overrides)
+    except (ValueError, TypeError) as exc:
+        raise TrainError(f"model {cfg.model!r}: {exc}") from exc
+    if init_ckpt is not None:
+        load_model_weights(model, init_ckpt, f"--init {cfg.init}")
+    if cfg.stage == "far":
+        model.freeze_cap()
+    return model
+
+
+class Trainer:
+    """Holds the pieces of one run; ``run`` trains up to ``cfg.max_steps``."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        run_dir: Path,
+        resume: bool,
+        runtime: distributed.Runtime,
+        progress: bool = True,
+    ):
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.progress = progress
+        self.rt = runtime
+        resume_from = self._resume_checkpoint(resume)
+        if resume_from is None:
+            cfg = with_total_steps(cfg)
+        elif cfg.schedule.total_steps is None:
+            saved = resume_from["train_config"]["schedule"]["total_steps"]
+            cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, total_steps=saved))
+        self.cfg = cfg
+        _seed_everything(cfg.seed + self.rt.rank)
+        init = load_checkpoint(cfg.init) if cfg.init and resume_from is None else None
+        if cfg.stage == "far" and cfg.init is None and resume_from is None and self.rt.is_main:
+            print("warning: stage far without --init: CAP keeps its initial weights", flush=True)
+        self.model = _build_model(cfg, init)
+        if resume_from is not None:  # before DDP wraps the model, so every rank starts equal
+            self._check_stage(resume_from)
+            load_model_weights(self.model, resume_from, str(self.ckpt_dir / "last.pt"))
+        self.model.to(self.rt.device)
+        self.net = self.model
+        if self.rt.distributed:
+            ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
+            self.net = DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=cfg.stage == "cap"
+            )
+        o = cfg.optim
+        groups = self.model.param_groups(o.lr, o.weight_decay, o.layer_decay, stage=cfg.stage)
+        self.params = [p for g in groups for p in g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        s = cfg.schedule
+        self.scheduler = build_scheduler(self.optimizer, s.warmup_steps, s.total_steps, s.min_lr_ratio)
+        use_scaler = self.rt.device.type == "cuda" and cfg.amp == "fp16"
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        try:
+            self.dataset: MixtureDataset = build_dataset(cfg.data, rank=self.rt.rank)
+        except (ValueError, OSError) as exc:
+            raise TrainError(f"data: {exc}") from exc
+        self.num_streams = max(cfg.num_workers, 1)
+        self.consumed = [0] * self.num_streams
+        self.step = 0
+        if resume_from is not None:
+            self._restore(resume_from)
+        if self.rt.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.yaml")
+
+    def _resume_checkpoint(self, resume: bool) -> dict | None:
+        last = self.ckpt_dir / "last.pt"
+        if not resume:
+            if last.exists():
+                raise TrainError(
+                    f"{self.run_dir}: holds checkpoints already; pass --resume or choose a new --out"
+                )
+            return None
+        if not last.exists():
+            raise TrainError(f"{last}: no checkpoint to resume from")
+        return load_checkpoint(last, map_location="cpu")
+
+    def _check_stage(self, ckpt: dict) -> None:
+        if ckpt.get("stage") != self.cfg.stage:
+            raise CheckpointError(
+                f"{self.ckpt_dir / 'last.pt'}: saved at stage {ckpt.get('stage')!r}, this run is {self.cfg.stage!r}"
+            )
+
+    def _restore(self, ckpt: dict) -> None:
+        """Optimizer, scheduler, scaler, data position and RNG from ``ckpt`` (weights are loaded earlier)."""
+        where = str(self.ckpt_dir / "last.pt")
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        data = ckpt["data"]
+        if data["num_streams"] != self.num_streams:
+            raise TrainError(
+                f"{where}: saved with {data['num_streams']} loader stream(s), now num_workers gives "
+                f"{self.num_streams}; exact resume needs the same num_workers"
+            )
+        self.consumed = [int(c) for c in data["consumed"]]
+        # Every rank recomputes its own stream position from the shared consumed counts.
+        self.dataset.load_state_dict(self.dataset.state_at(dict(enumerate(self.consumed)), self.num_streams))
+        set_rng_state(ckpt["rng"])
+        self.step = int(ckpt["step"])
+
+    def _loader(self) -> DataLoader:
+        # A private generator: creating the loader iterator must not consume the global RNG,
+        # or a resumed run would drift from an uninterrupted one.
+        return DataLoader(
+            self.dataset,
+            batch_size=self.cfg.batch_size,
+            num_workers=self.cfg.num_workers,
+            collate_fn=collate,
+            pin_memory=self.rt.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.cfg.seed),
+        )
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        """One optimizer step on a batch; returns the named loss terms, lr and grad norm."""
+        rgb = batch["rgb"].to(self.rt.device, non_blocking=True)
+        gt = batch["alpha"].to(self.rt.device, non_blocking=True)
+        with _autocast(self.rt.device, self.cfg.amp):
+            out = self.net(rgb, stage=self.cfg.stage)
+        losses = stage_losses(out, gt, self.cfg.stage, self.cfg.loss_weights)
+        if not torch.isfinite(losses["total"]):
+            raise TrainError(f"step {self.step + 1}: loss is {losses['total'].item()} ({batch['source']})")
+        lr = max(g["lr"] for g in self.optimizer.param_groups)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(losses["total"]).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            losses["total"].backward()
+        clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        record = {k: float(v.detach()) for k, v in losses.items()}
+        record.update(lr=lr, grad_norm=float(grad_norm))
+        return record
+
+    def checkpoint(self) -> Path:
+        """Write ``checkpoints/step_NNNNNN.pt`` and ``last.pt`` (main rank only)."""
+        payload = {
+            "step": self.step,
+            "stage": self.cfg.stage,
+            "model": self.model.state_dict(),
+            "model_config": dataclasses.asdict(self.model.config),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "data": {
+                "consumed": list(self.consumed),
+                "num_streams": self.num_streams,
+                "state": self.dataset.state_at(dict(enumerate(self.consumed)), self.num_streams),
+            },
+            "rng": rng_state(),
+            "train_config": self.cfg.to_dict(),
+        }
+        path = save_checkpoint(self.ckpt_dir / f"step_{self.step:06d}.pt", payload)
+        tmp = self.ckpt_dir / ".last.pt.tmp"
+        shutil.copyfile(path, tmp)
+        tmp.replace(self.ckpt_dir / "last.pt")
+        return path
+
+    def run(self) -> list[dict]:
+        """Train until ``max_steps``; returns the records logged by this call."""
+        cfg, rt = self.cfg, self.rt
+        logger = RunLogger(self.run_dir, self.step, cfg.max_steps, rt.is_main, self.progress)
+        records = []
+        self.model.train()
+        try:
+            batches = iter(self._loader())
+            t0 = time.perf_counter()
+            while self.step < cfg.max_steps:
+                batch = next(batches)
+                for stream, index in zip(batch["stream"], batch["index"], strict=True):
+                    self.consumed[stream] = max(self.consumed[stream], index + 1)
+                values = self.train_step(batch)
+                self.step += 1
+                logger.step()
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                    values = distributed.mean_across_ranks(values, rt)
+                    record = {"step": self.step, "stage": cfg.stage, **values}
+                    record["seconds"] = round(time.perf_counter() - t0, 3)
+                    logger.log(record)
+                    records.append(record)
+                if rt.is_main and (self.step % cfg.ckpt_every == 0 or self.step == cfg.max_steps):
+                    self.checkpoint()
+        finally:
+            logger.close()
+        return records
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> list[dict]:
+    """Train (or with ``resume`` continue) the run in ``run_dir``; returns the logged records."""
+    runtime = distributed.setup(cfg.device)
+    try:
+        return Trainer(cfg, Path(run_dir), resume, runtime, progress).run()
+    finally:
+        distributed.teardown(runtime)

@@ -1,0 +1,156 @@
+"""``python -m matting.evaluate``: model mode on held-out shots, folder mode, bad input."""
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from matting.evaluate import SequenceMeter, evaluate_folders, format_table
+from matting.evaluate import main as evaluate_cli
+from matting.metrics import METRICS, dtssd, evaluate_clip
+
+pytestmark = pytest.mark.slow
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+def _sequence(n=7, h=12, w=10, seed=0):
+    rng = np.random.default_rng(seed)
+    gt = np.clip(rng.random((n, h, w)) * 1.4 - 0.2, 0, 1)
+    pred = np.clip(gt + rng.normal(0, 0.1, gt.shape), 0, 1)
+    return pred, gt
+
+
+def test_sequence_meter_in_chunks_equals_the_whole_sequence():
+    pred, gt = _sequence()
+    meter = SequenceMeter()
+    for lo in range(0, len(pred), 4):  # chunks of 4 and 3
+        meter.add(pred[lo : lo + 4], gt[lo : lo + 4])
+    whole = evaluate_clip(pred, gt)
+    got = meter.result()
+    assert meter.frames == 7 and set(got) == set(METRICS)
+    for name in METRICS:
+        assert got[name] == pytest.approx(whole[name], rel=1e-9), name
+    # A new sequence does not link its first frame to the previous one.
+    meter = SequenceMeter()
+    meter.add(pred[:4], gt[:4])
+    meter.new_sequence()
+    meter.add(pred[4:], gt[4:])
+    expected = (dtssd(pred[:4], gt[:4]) * 4 + dtssd(pred[4:], gt[4:]) * 3) / 7
+    assert meter.result()["dtssd"] == pytest.approx(expected)
+
+
+def test_evaluate_checkpoint_on_held_out_shots(trained_checkpoints, synthetic_manifests, tmp_path):
+    out = tmp_path / "report.json"
+    args = [
+        "--checkpoint",
+        str(trained_checkpoints["far"]),
+        "--data",
+        str(synthetic_manifests),
+        "--device",
+        "cpu",
+    ]
+    result = CliRunner().invoke(evaluate_cli, [*args, "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["mode"] == "model" and report["split"] == "val" and report["stage"] == "far"
+    assert report["clips"] == 2 and report["frames"] == 8  # one val shot of 8 frames = 2 clips of 4
+    assert set(report["shots"]) == {"shot00002"}
+    for kind in ("coarse", "fused"):
+        assert set(report["metrics"][kind]) == set(METRICS)
+        assert all(np.isfinite(v) and v >= 0 for v in report["metrics"][kind].values())
+        assert report["shots"]["shot00002"][kind] == report["metrics"][kind]
+    assert 0 < report["metrics"]["coarse"]["mad"] <= 1000
+    assert report["dtssd_variant"].startswith("rvm")
+    assert "dtSSD variant: rvm" in result.output and "coarse" in result.output and "fused" in result.output
+    # --max-side shrinks the frames; the figures change but stay finite.
+    small = tmp_path / "small.json"
+    result = CliRunner().invoke(
+        evaluate_cli, [*args, "--max-side", "32", "--out", str(small), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(small.read_text())["metrics"]["fused"]["mad"] != report["metrics"]["fused"]["mad"]
+
+
+def test_evaluate_folders_of_frames(tmp_path):
+    pred, gt = _sequence(n=6, h=16, w=20, seed=3)
+    pred16 = np.rint(pred * 65535).astype(np.uint16)
+    gt8 = np.rint(gt * 255).astype(np.uint8)
+    for i in range(6):
+        (tmp_path / "pred").mkdir(exist_ok=True)
+        (tmp_path / "gt").mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / "pred" / f"{i:04d}.png"), pred16[i])
+        cv2.imwrite(str(tmp_path / "gt" / f"{i:04d}.png"), gt8[i])
+    expected = evaluate_clip(pred16 / 65535, gt8 / 255)
+    got = evaluate_folders(tmp_path / "pred", tmp_path / "gt", progress=False)
+    assert got["frames"] == 6
+    for name in METRICS:
+        assert got["metrics"]["pred"][name] == pytest.approx(expected[name], rel=1e-6)
+    out = tmp_path / "r.json"
+    args = [
+        "--pred",
+        str(tmp_path / "pred"),
+        "--gt",
+        str(tmp_path / "gt"),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    result = CliRunner().invoke(evaluate_cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["metrics"]["pred"]["mad"] == pytest.approx(expected["mad"], rel=1e-6)
+    (tmp_path / "gt" / "0005.png").unlink()
+    result = CliRunner().invoke(
+        evaluate_cli, ["--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt")]
+    )
+    assert "6 predicted frames but" in one_line_error(result)
+
+
+def test_format_table_has_a_row_per_kind():
+    table = format_table({"coarse": dict.fromkeys(METRICS, 1.0), "fused": dict.fromkeys(METRICS, 2.0)})
+    lines = table.splitlines()
+    assert len(lines) == 3 and "dtssd x1e2" in lines[0] and lines[2].split()[0] == "fused"
+
+
+def test_bad_inputs_give_one_line_errors(trained_checkpoints, synthetic_manifests, tmp_path):
+    ckpt = str(trained_checkpoints["far"])
+    result = CliRunner().invoke(evaluate_cli, ["--checkpoint", ckpt, "--data", str(tmp_path / "none")])
+    assert "no dataset index" in one_line_error(result)
+
+    broken = tmp_path / "broken"
+    shutil.copytree(synthetic_manifests.parent, broken)
+    next((broken / "data" / "shards").glob("*.tar")).unlink()
+    result = CliRunner().invoke(evaluate_cli, ["--checkpoint", ckpt, "--data", str(broken / "manifests")])
+    assert "is missing" in one_line_error(result)
+
+    data = ["--data", str(synthetic_manifests)]
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    result = CliRunner().invoke(evaluate_cli, ["--checkpoint", str(corrupt), *data])
+    assert "corrupt or not a torch checkpoint" in one_line_error(result)
+
+    pickled = tmp_path / "module.pt"
+    torch.save(torch.nn.Conv2d(1, 1, 1), pickled)
+    result = CliRunner().invoke(evaluate_cli, ["--checkpoint", str(pickled), *data])
+    assert "not a plain checkpoint" in one_line_error(result)
+
+    state = torch.load(ckpt, weights_only=True)
+    wrong = tmp_path / "wrong.pt"
+    torch.save(
+        {**state, "model": {k: v for k, v in state["model"].items() if not k.startswith("far.")}}, wrong
+    )
+    result = CliRunner().invoke(evaluate_cli, ["--checkpoint", str(wrong), *data])
+    assert "weights do not fit model 'mumatting-tiny'" in one_line_error(result)
+
+    result = CliRunner().invoke(evaluate_cli, ["--checkpoint", ckpt])
+    assert "pass --checkpoint and --data" in one_line_error(result)
