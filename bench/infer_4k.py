@@ -14,7 +14,8 @@ pixels that change over a clip.
 Memory: on the CPU the process's peak resident set size (``ru_maxrss``, includes the weights), on
 CUDA ``torch.cuda.max_memory_allocated`` (tensors only; the caching allocator reserves a little more).
 
-    python bench/infer_4k.py                         # CPU, 1 group (4 frames); ~10 min on 2 cores (FAR)
+    python bench/infer_4k.py                         # CPU, 1 group (4 frames); needs > 24 GiB RAM (FAR)
+    python bench/infer_4k.py --size 1080x1920        # CPU, 2K: ~2 min on 2 cores, 5.3 GiB
     python bench/infer_4k.py --device cuda --groups 10 --warmup 2 --amp bf16
     python bench/infer_4k.py --size 1920x1080 --model mumatting-tiny
 """
