@@ -96,6 +96,8 @@ def test_submanifold_fast_table_equals_searched_table(monkeypatch, kernel, dilat
     searched = neighbour_table(coords, coords, SHAPE[2:], kernel, (1, 1, 1), pad, dilation)
     assert torch.equal(fast, searched)
     assert torch.equal(submanifold_table(coords, SHAPE[2:], kernel, dilation), searched)
+    monkeypatch.setattr(sparse, "_TABLE_ROWS", 7)  # built in chunks, as for millions of sites
+    assert torch.equal(neighbour_table(coords, coords, SHAPE[2:], kernel, (1, 1, 1), pad, dilation), searched)
     assert (fast[:, fast.shape[1] // 2] == torch.arange(coords.shape[0])).all()  # centre = itself
 
 
@@ -107,11 +109,14 @@ STRIDED = [
 ]
 
 
-@pytest.fixture(params=["volume", "search"])
+@pytest.fixture(params=["volume", "search", "search-chunked"])
 def lookup(request, monkeypatch):
-    """Run with either site lookup: the dense key volume or the sorted-key binary search."""
-    if request.param == "search":
+    """Run with either site lookup: the dense key volume or the sorted-key binary search, the latter
+    also with neighbour tables built a few output sites at a time (as for 4K clips)."""
+    if request.param.startswith("search"):
         monkeypatch.setattr(sparse, "_DENSE_LOOKUP_MAX", 0)
+    if request.param == "search-chunked":
+        monkeypatch.setattr(sparse, "_TABLE_ROWS", 7)
     return request.param
 
 
