@@ -30,6 +30,10 @@ import torch
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 
+from matting.torchload import CheckpointError
+from matting.torchload import first_line as _first_line
+from matting.torchload import unpickler_reason as _unpickler_reason
+
 _RULES = [
     (re.compile(r"^patch_embed\.projection\.(weight|bias)$"), r"patch_embed.proj.\1"),
     (re.compile(r"^layers\.(\d+)\.ln1\.(weight|bias)$"), r"blocks.\1.norm1.\2"),
@@ -41,10 +45,6 @@ _RULES = [
     (re.compile(r"^(cls_token|pos_embed)$"), r"\1"),
 ]
 _PREFIXES = ("backbone.", "module.")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -79,23 +79,6 @@ def sapiens_to_timm_key(key: str) -> str | None:
         if pattern.match(key):
             return pattern.sub(repl, key)
     return None
-
-
-def _first_line(err: BaseException) -> str:
-    # The first sentence of the first line: torch's messages go on with long advice.
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0].split('. ')[0] if text else ''}"
-
-
-def _unpickler_reason(err: pickle.UnpicklingError) -> str:
-    # torch's weights-only message is many lines of advice; the cause follows this marker.
-    text = str(err)
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        rest = [line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()]
-        if rest:
-            return rest[0].split(". ")[0]
-    return _first_line(err)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

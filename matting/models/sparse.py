@@ -374,7 +374,8 @@ class _SparseConvBase(nn.Module):
         )
 
     def _make_spconv(self):
-        raise NotImplementedError
+        # Each layer kind (SubM, strided, inverse) builds its own spconv module.
+        raise NotImplementedError(f"{type(self).__name__} has no spconv counterpart")
 
     def extra_repr(self) -> str:
         return (

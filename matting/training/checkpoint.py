@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,23 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from matting.torchload import CheckpointError
+from matting.torchload import first_line as _first_line
+from matting.torchload import unpickler_reason as _unpickler_reason
+
 FORMAT = "mumatting-checkpoint/1"
 REQUIRED = ("format", "model", "model_config")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message is one line and names the file."""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _unpickler_reason(exc: BaseException) -> str:
-    """The 'Unsupported global: ...' part of torch's long weights_only refusal."""
-    match = re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))
-    return (match.group(1).split(" was not")[0] if match else _first_line(exc))[:200]
 
 
 def rng_state() -> dict:
