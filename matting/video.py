@@ -36,14 +36,18 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def _decode_exr(path: Path) -> dict[str, np.ndarray]:
+    try:
+        return exrio.decode(path)
+    except ValueError as exc:
+        raise VideoError(str(exc)) from exc
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """One frame file -> (H, W, 3) float32 display sRGB in [0, 1]."""
     path = Path(path)
     if path.suffix.lower() == ".exr":
-        try:
-            ch = exrio.decode(path)
-        except ValueError as exc:
-            raise VideoError(str(exc)) from exc
+        ch = _decode_exr(path)
         if not all(c in ch for c in "RGB"):
             raise VideoError(f"{path}: EXR frame lacks R, G, B channels; has {sorted(ch)}")
         return linear_to_srgb(np.stack([ch[c] for c in "RGB"], axis=-1))
@@ -62,10 +66,7 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
     channel of an RGBA image, else the first channel) or EXR channel A (else Y, R)."""
     path = Path(path)
     if path.suffix.lower() == ".exr":
-        try:
-            ch = exrio.decode(path)
-        except ValueError as exc:
-            raise VideoError(str(exc)) from exc
+        ch = _decode_exr(path)
         name = next((c for c in ("A", "Y", "R") if c in ch), None)
         if name is None:
             raise VideoError(f"{path}: alpha EXR has none of the channels A, Y, R; has {sorted(ch)}")

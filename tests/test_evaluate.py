@@ -12,16 +12,9 @@ from click.testing import CliRunner
 from matting.evaluate import SequenceMeter, evaluate_folders, format_table
 from matting.evaluate import main as evaluate_cli
 from matting.metrics import METRICS, dtssd, evaluate_clip
+from tests.cli_helpers import one_line_error
 
 pytestmark = pytest.mark.slow
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code != 0
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def _sequence(n=7, h=12, w=10, seed=0):

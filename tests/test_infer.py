@@ -13,18 +13,11 @@ from matting.infer import infer_frames, predict_group
 from matting.infer import main as infer_cli
 from matting.training.checkpoint import load_model
 from matting.video import FrameReader, read_alpha, read_image, write_alpha
+from tests.cli_helpers import one_line_error
 
 pytestmark = pytest.mark.slow
 
 H, W = 40, 56
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code != 0
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def _frames(n: int) -> np.ndarray:

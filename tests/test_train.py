@@ -13,6 +13,7 @@ from matting.train import main as train_cli
 from matting.training.config import ConfigError, read_yaml, resolve_config
 from matting.training.loop import train
 from matting.training.schedule import lr_factor
+from tests.cli_helpers import one_line_error
 
 pytestmark = pytest.mark.slow
 
@@ -22,15 +23,6 @@ STAGE2_TERMS = {"region_l1", "region_laplacian", "region", "entire", "temporal",
 
 def read_metrics(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-
-def one_line_error(result) -> str:
-    """The CLI failed with a ClickException (no traceback) and a single 'Error: ...' line."""
-    assert result.exit_code != 0
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def test_training_lowers_the_loss_and_logs_every_term(synthetic_manifests, train_config, tmp_path):
