@@ -168,8 +168,11 @@ def test_gate_sites_uses_each_sites_batch_element():
         gate_sites(feats, batch, gate[:, :1])
 
 
-def test_spconv_backend_matches_torch_backend(far):
-    """The whole network through spconv's CPU kernels (debug only: one thread, forward only)."""
+def test_spconv_backend_matches_torch_backend():
+    """The whole network through spconv's CPU kernels (debug only: one thread, forward only). The last
+    stage widens (16 -> 24), so its blocks' 1x1x1 shortcuts with C_in != C_out are covered."""
+    torch.manual_seed(0)
+    far = FAR(channels=(8, 16, 16, 24), cls_dim=TINY["cls_dim"], backend="torch")
     rgb, coarse, key, cls = clip(b=2, h=40, w=48)
     with torch.no_grad():
         far.head.weight.normal_(std=1.0)

@@ -226,6 +226,7 @@ def test_spconv_forward_matches_torch_path(threads):
         SparseConv3d(4, 5, (2, 2, 2), (2, 2, 2), indice_key="k"),
         SubMConv3d(5, 5, 3),
         SparseInverseConv3d(5, 2, (2, 2, 2), "k"),
+        SubMConv3d(2, 3, 1, bias=True),  # pointwise with C_in != C_out (spconv's own 1x1 path is wrong)
     ]
     results = {}
     for backend in ("torch", "spconv"):

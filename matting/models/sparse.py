@@ -397,11 +397,13 @@ class SubMConv3d(_SparseConvBase):
         if isinstance(x, DenseGrid):
             y = F.conv3d(x.x, self.dense_weight(), self.bias, padding=self.padding, dilation=self.dilation)
             return x.masked(y)
+        if self.kernel_size == (1, 1, 1):
+            # Pointwise: one matmul, on every backend. spconv 2.3.8's own 1x1 path reads its KRSC weight
+            # as (C_in, C_out) and is wrong whenever C_in != C_out > 1 (found by bench/far_backends.py).
+            return x.replace_features(self._add_bias(x.features @ self.weight[0]))
         if resolve_backend(self.backend, x.features.device) == "spconv":
             self._ensure_spconv().indice_key = f"subm_{id(x.coords)}_k{self.kernel_size}_d{self.dilation}"
             return x.replace_features(self._add_bias(self._run_spconv(x).features))
-        if self.kernel_size == (1, 1, 1):  # pointwise: no neighbours to look up
-            return x.replace_features(self._add_bias(x.features @ self.weight[0]))
         return x.replace_features(self._add_bias(gather_conv(x.features, self.table(x), self.weight)))
 
     def table(self, x: SparseTensor) -> Tensor:
