@@ -237,3 +237,25 @@ def test_spconv_forward_matches_torch_path(threads):
             results.setdefault(backend, []).append(x.to_dense().detach())
     for a, b in zip(results["torch"], results["spconv"], strict=True):
         torch.testing.assert_close(a, b, atol=ATOL, rtol=RTOL)
+
+
+def test_spconv_wide_submanifold_input_runs_in_channel_blocks(threads, monkeypatch):
+    """Inputs past spconv's int32 range (dec0 at 4K: 4.5 M sites x 132 channels) run as a sum over
+    input-channel blocks; emulated here by lowering the limit to three channels' worth."""
+    threads(1)
+    feats, mask = random_sites(seed=9)
+    wide = torch.cat([feats, feats.flip(1), feats * 2], dim=1)  # 9 channels
+    x = SparseTensor.from_dense_mask(wide, mask)
+    monkeypatch.setattr(sparse, "SPCONV_MAX_BYTES", x.num_sites * 4 * 3)
+    conv = SubMConv3d(9, 4, 3, bias=True, backend="torch")
+    reference = conv(x).to_dense().detach()
+    conv.backend = "spconv"
+    mod, calls = conv._ensure_spconv(), []
+    real = mod._conv_forward
+    monkeypatch.setattr(mod, "_conv_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got = conv(SparseTensor.from_dense_mask(wide, mask)).to_dense().detach()
+    assert len(calls) == 3  # three blocks of three channels
+    torch.testing.assert_close(got, reference, atol=ATOL, rtol=RTOL)
+    down = SparseConv3d(9, 4, (1, 2, 2), (1, 2, 2), indice_key="k", backend="spconv")
+    with pytest.raises(ValueError, match="int32 range"):
+        down(SparseTensor.from_dense_mask(wide, mask))

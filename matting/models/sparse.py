@@ -297,6 +297,17 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
+SPCONV_MAX_BYTES = 2**31 - 1  # spconv 2.3 asserts sites x channels x itemsize of a conv input below this
+
+
+def _spconv_dtype(features: Tensor) -> torch.dtype:
+    """Under autocast spconv computes in float16 (its training path casts its inputs so; its inference
+    path keeps whatever it is given, so we cast for it); otherwise the features' own dtype."""
+    if torch.is_autocast_enabled(features.device.type):
+        return torch.float16
+    return features.dtype
+
+
 def _to_spconv(x: SparseTensor):
     """The spconv tensor for x's sites (cached so spconv's own index dict travels along)."""
     import spconv.pytorch as spconv
@@ -363,15 +374,37 @@ class _SparseConvBase(nn.Module):
         return self._spconv_module
 
     def _run_spconv(self, x: SparseTensor):
+        """One spconv call; a submanifold conv whose input is too large for spconv's int32 offsets is
+        run as a sum over input-channel blocks (convolution is linear in the input channels; the
+        blocks share one pair table through the indice key)."""
         mod = self._ensure_spconv()
         mod.train(self.training)
-        return mod._conv_forward(
-            self.training,
-            _to_spconv(x),
-            self.spconv_weight().contiguous(),
-            None,
-            sparse_unique_name=mod._sparse_unique_name,
-        )
+        dtype = _spconv_dtype(x.features)
+        feats, weight = x.features.to(dtype), self.spconv_weight().to(dtype)
+        n, c = feats.shape
+        block = max(1, SPCONV_MAX_BYTES // max(1, n * feats.element_size()))  # input channels per call
+        if c > block and not isinstance(self, SubMConv3d):
+            raise ValueError(
+                f"{type(self).__name__}: {n} sites x {c} channels exceed spconv's int32 range; "
+                "use fewer key sites per clip or backend='torch'"
+            )
+        base = _to_spconv(x)
+        result = None
+        try:
+            for lo in range(0, c, block):
+                part_feats = feats[:, lo : lo + block].contiguous()
+                mod.in_channels = part_feats.shape[1]  # spconv checks the input width against it
+                part = mod._conv_forward(
+                    self.training,
+                    base.replace_feature(part_feats),
+                    weight[..., lo : lo + block].contiguous(),
+                    None,
+                    sparse_unique_name=mod._sparse_unique_name,
+                )
+                result = part if result is None else result.replace_feature(result.features + part.features)
+        finally:
+            mod.in_channels = self.in_channels
+        return result
 
     def _make_spconv(self):
         # Each layer kind (SubM, strided, inverse) builds its own spconv module.
