@@ -13,6 +13,7 @@ from matting.models.sparse import (
     SparseInverseConv3d,
     SparseTensor,
     SubMConv3d,
+    gather_conv,
     neighbour_table,
     resolve_backend,
     spconv_available,
@@ -259,3 +260,20 @@ def test_spconv_wide_submanifold_input_runs_in_channel_blocks(threads, monkeypat
     down = SparseConv3d(9, 4, (1, 2, 2), (1, 2, 2), indice_key="k", backend="spconv")
     with pytest.raises(ValueError, match="int32 range"):
         down(SparseTensor.from_dense_mask(wide, mask))
+
+
+def test_gather_conv_inference_path_equals_autograd_path(monkeypatch):
+    """Without autograd the products go straight into the output, chunk by chunk; missing neighbours
+    (-1) count as zero on both paths, also across chunk boundaries."""
+    g = torch.Generator().manual_seed(3)
+    feats, weight = torch.randn(50, 6, generator=g), torch.randn(4, 6, 5, generator=g)
+    table = torch.randint(-1, 50, (37, 4), generator=g)
+    table[0] = -1  # an output with no neighbour at all
+    monkeypatch.setattr(sparse, "_CHUNK_ELEMENTS", 4 * 6 * 5)  # 5 rows per chunk
+    expected = torch.einsum("nkc,kcd->nd", torch.cat([feats, torch.zeros(1, 6)])[table], weight)
+    with_graph = gather_conv(feats.requires_grad_(), table, weight)
+    with torch.no_grad():
+        without = gather_conv(feats, table, weight)
+    torch.testing.assert_close(with_graph.detach(), expected)
+    torch.testing.assert_close(without, expected)
+    assert without[0].abs().max() < 1e-5  # no neighbour: zero up to rounding (row 0's share is subtracted)

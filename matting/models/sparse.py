@@ -257,21 +257,37 @@ def gather_conv(features: Tensor, table: Tensor, weight: Tensor) -> Tensor:
     """out[i] = sum_k features[table[i, k]] @ weight[k] (missing rows count as zero).
 
     features (N_in, C_in), table (N_out, K) int64 with -1 for missing, weight (K, C_in, C_out) -> (N_out, C_out).
+    Work goes in chunks of output rows so that the gathered column matrix stays small. Without autograd
+    (inference) each chunk's product is written straight into the output: no padded copy of the input
+    and no list of parts to concatenate, which at 4K (dec0: 4.5 M sites x 132 channels) saves ~3.5 GB.
     """
     n_in, c_in = features.shape
     k, _, c_out = weight.shape
-    if table.shape[0] == 0:
-        return features.new_zeros(0, c_out)
-    padded = torch.cat([features, features.new_zeros(1, c_in)])
+    if table.shape[0] == 0 or n_in == 0:
+        return features.new_zeros(table.shape[0], c_out)
     w = weight.reshape(k * c_in, c_out)
     rows = max(1, _CHUNK_ELEMENTS // (k * c_in))
-    # -1 (missing) -> the zero row n_in, per chunk: a whole-table copy would cost N_out*K*8 bytes.
-    parts = []
+    needs_graph = torch.is_grad_enabled() and (features.requires_grad or weight.requires_grad)
+    if needs_graph or torch.is_autocast_enabled(features.device.type):  # out= supports neither
+        padded = torch.cat([features, features.new_zeros(1, c_in)])
+        # -1 (missing) -> the zero row n_in, per chunk: a whole-table copy would cost N_out*K*8 bytes.
+        parts = []
+        for i in range(0, table.shape[0], rows):
+            idx = table[i : i + rows].reshape(-1)
+            idx = torch.where(idx >= 0, idx, n_in)
+            parts.append(padded.index_select(0, idx).view(-1, k * c_in) @ w)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+    # Missing entries gather row 0 instead of a zero row; their contribution, row 0 through each tap
+    # (K, C_out), is subtracted per output row afterwards: a (rows, K) @ (K, C_out) product, far cheaper
+    # than zeroing the gathered columns (measured 45 % slower overall).
+    w = w.to(features.dtype)
+    row0 = torch.einsum("c,kcd->kd", features[0], weight.to(features.dtype))
+    out = features.new_empty(table.shape[0], c_out)
     for i in range(0, table.shape[0], rows):
-        idx = table[i : i + rows].reshape(-1)
-        idx = torch.where(idx >= 0, idx, n_in)
-        parts.append(padded.index_select(0, idx).view(-1, k * c_in) @ w)
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
+        idx = table[i : i + rows]
+        cols = features.index_select(0, idx.reshape(-1).clamp_min(0)).view(-1, k * c_in)
+        out[i : i + rows] = torch.addmm(cols @ w, (idx < 0).to(features.dtype), row0, alpha=-1)
+    return out
 
 
 # --------------------------------------------------------------------------- backend selection
