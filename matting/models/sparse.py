@@ -278,8 +278,8 @@ def gather_conv(features: Tensor, table: Tensor, weight: Tensor) -> Tensor:
             parts.append(padded.index_select(0, idx).view(-1, k * c_in) @ w)
         return parts[0] if len(parts) == 1 else torch.cat(parts)
     # Missing entries gather row 0 instead of a zero row; their contribution, row 0 through each tap
-    # (K, C_out), is subtracted per output row afterwards: a (rows, K) @ (K, C_out) product, far cheaper
-    # than zeroing the gathered columns (measured 45 % slower overall).
+    # (K, C_out), is subtracted per output row afterwards: a small (rows, K) @ (K, C_out) product.
+    # Zeroing the gathered columns instead made the whole conv ~45 % slower (masked_fill over K*C_in).
     w = w.to(features.dtype)
     row0 = torch.einsum("c,kcd->kd", features[0], weight.to(features.dtype))
     out = features.new_empty(table.shape[0], c_out)
