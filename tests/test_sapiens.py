@@ -149,7 +149,7 @@ def test_corrupt_file(vit, tmp_path):
 def test_pickled_module_is_refused(vit, tmp_path):
     path = tmp_path / "module.pth"
     torch.save(torch.nn.Linear(2, 2), path)
-    one_line_error(vit, path, r"not a plain tensor checkpoint.*state_dict\(\)")
+    one_line_error(vit, path, r"not a plain checkpoint.*state_dict\(\)")
 
 
 def test_not_a_state_dict(vit, tmp_path):

@@ -19,20 +19,15 @@ must be a plain mapping of tensors (optionally nested under "state_dict" or "mod
 from __future__ import annotations
 
 import os
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 
-from matting.torchload import CheckpointError
-from matting.torchload import first_line as _first_line
-from matting.torchload import unpickler_reason as _unpickler_reason
+from matting.torchload import CheckpointError, load_weights_only
 
 _RULES = [
     (re.compile(r"^patch_embed\.projection\.(weight|bias)$"), r"patch_embed.proj.\1"),
@@ -83,21 +78,7 @@ def sapiens_to_timm_key(key: str) -> str | None:
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a checkpoint file as a flat {name: tensor} mapping, with one-line errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        reason = _unpickler_reason(err)
-        if "Unsupported global" in reason:
-            raise CheckpointError(
-                f"{path}: not a plain tensor checkpoint, it pickles Python objects "
-                f"(save model.state_dict(), not the model): {reason}"
-            ) from None
-        raise CheckpointError(f"{path}: unreadable or corrupt checkpoint: {reason}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path}: unreadable or corrupt checkpoint: {_first_line(err)}") from None
+    obj = load_weights_only(path)
     return _as_state_dict(obj, str(path))
 
 

@@ -16,18 +16,14 @@ runs code from the file. Writes go to a temporary name and are renamed into plac
 from __future__ import annotations
 
 import os
-import pickle
 import random
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from matting.torchload import CheckpointError
-from matting.torchload import first_line as _first_line
-from matting.torchload import unpickler_reason as _unpickler_reason
+from matting.torchload import CheckpointError, load_weights_only
 
 FORMAT = "mumatting-checkpoint/1"
 REQUIRED = ("format", "model", "model_config")
@@ -75,24 +71,7 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``; :class:`CheckpointError` for a missing,
     corrupt, non-plain (pickled objects) or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is damaged or foreign
-        raise CheckpointError(
-            f"{path}: corrupt or not a torch checkpoint (not the zip archive torch.save writes)"
-        )
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower():
-            raise CheckpointError(
-                f"{path}: not a plain checkpoint; weights_only loading refused it "
-                f"({_unpickler_reason(exc)}); save state dicts, not pickled objects"
-            ) from exc
-        raise CheckpointError(f"{path}: corrupt or not a torch checkpoint ({_first_line(exc)})") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path}: corrupt or not a torch checkpoint ({_first_line(exc)})") from exc
+    ckpt = load_weights_only(path, map_location)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a checkpoint dict, found {type(ckpt).__name__}")
     missing = [k for k in REQUIRED if k not in ckpt]
