@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from far_sparse_vs_dense import PeakRSS, calibrate, make_clip  # noqa: E402
+from far_sparse_vs_dense import calibrate, make_clip, measure  # noqa: E402
 
 from matting.models.far import FAR  # noqa: E402
 from matting.models.sparse import spconv_available  # noqa: E402
@@ -44,32 +42,6 @@ def set_backend(model: torch.nn.Module, backend: str) -> torch.nn.Module:
         if hasattr(m, "backend"):
             m.backend = backend
     return model
-
-
-def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, float]:
-    """Best-of-``repeats`` milliseconds after one warm-up call, and that warm-up's peak extra memory (MiB):
-    CUDA max allocated above the entry level, or the process RSS growth on the CPU."""
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize(device)
-        mem = torch.cuda.max_memory_allocated(device) - base
-    else:
-        with PeakRSS() as rss:
-            fn()
-        mem = rss.used
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize(device)
-        best = min(best, (time.perf_counter() - t0) * 1e3)
-    return best, mem / 2**20
 
 
 def train_step(model: FAR, inputs, probe: torch.Tensor) -> None:
@@ -169,14 +141,14 @@ def main(argv=None) -> None:
     for name, m in models.items():
         m.eval()
         with torch.no_grad():
-            rows.append((name, "fp32", "inference", *timed(lambda m=m: m(*inputs), device, args.repeats)))
+            rows.append((name, "fp32", "inference", *measure(lambda m=m: m(*inputs), device, args.repeats)))
     amps = [a for a in args.amp.split(",") if a and a != "off"] if cuda else []
     for amp in amps:
         m = models["spconv"].eval()
         with torch.no_grad(), autocast(device, amp):
             got = m(*inputs).float()
             err = (got[keep] - out["torch"][keep]).abs().max().item()
-            rows.append(("spconv", amp, "inference", *timed(lambda m=m: m(*inputs), device, args.repeats)))
+            rows.append(("spconv", amp, "inference", *measure(lambda m=m: m(*inputs), device, args.repeats)))
         print(f"autocast {amp}: max|A_amp - A_fp32| = {err:.2e} over key sites")
     if cuda:
         for name, m in models.items():
@@ -186,13 +158,13 @@ def main(argv=None) -> None:
                     name,
                     "fp32",
                     "train step",
-                    *timed(lambda m=m: train_step(m, inputs, probe), device, args.repeats),
+                    *measure(lambda m=m: train_step(m, inputs, probe), device, args.repeats),
                 )
             )
         for amp in amps:
             m = models["spconv"].train()
             with autocast(device, amp):
-                step = timed(lambda m=m: train_step(m, inputs, probe), device, args.repeats)
+                step = measure(lambda m=m: train_step(m, inputs, probe), device, args.repeats)
             rows.append(("spconv", amp, "train step", *step))
     print(f"{'backend':>8} {'precision':>9} {'what':>10} {'ms':>9} {'peak MiB':>9}")
     for name, prec, what, ms, mib in rows:
