@@ -37,19 +37,14 @@ import torch
 from matting.infer import GROUP, predict_group
 from matting.models import build_model, count_parameters, key_regions
 from matting.training.distributed import resolve_device
-
-
-def _resolution(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not WIDTHxHEIGHT") from exc
-    return w, h
+from render.config import parse_resolution
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--size", type=_resolution, default=(2160, 3840), help="WIDTHxHEIGHT (default 2160x3840)")
+    p.add_argument(
+        "--size", type=parse_resolution, default=(2160, 3840), help="WIDTHxHEIGHT (default 2160x3840)"
+    )
     p.add_argument("--model", default="mumatting-sapiens03b")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
     p.add_argument("--groups", type=int, default=1, help="timed groups of 4 frames (default 1)")

@@ -23,14 +23,7 @@ from torch.utils.data import DataLoader
 
 from matting.data import build_dataset, synthetic
 from matting.data.augment import augment_clip
-
-
-def _resolution(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"resolution {text!r} is not WIDTHxHEIGHT") from exc
-    return w, h
+from render.config import parse_resolution
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clip-len", type=int, default=4)
     p.add_argument("--size", type=int, default=512, help="training size the crops are resized to")
     p.add_argument("--crop-sizes", type=int, nargs="+", default=[512, 640, 800])
-    p.add_argument("--res", type=_resolution, default=(2160, 3840), help="synthetic WIDTHxHEIGHT")
+    p.add_argument("--res", type=parse_resolution, default=(2160, 3840), help="synthetic WIDTHxHEIGHT")
     p.add_argument("--shots", type=int, default=2, help="synthetic shots")
     p.add_argument("--frames", type=int, default=6, help="synthetic frames per shot")
     p.add_argument("--breakdown", action="store_true", help="also time decode and augmentation separately")
