@@ -27,6 +27,7 @@ class CameraSpec:
     travel: float  # dolly/truck/crane: metres travelled over the shot
     shake: float  # handheld shake amplitude, metres
     shake_phase: tuple[float, float, float]
+    fstop: float = 0.0  # aperture f-number; 0 = pinhole (no depth of field)
 
 
 def _dir(theta_rad: float) -> np.ndarray:

@@ -17,7 +17,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = Path(__file__).resolve().parent / "defaults" / "dataset.yaml"
 BACKENDS = ("blender", "unreal")
-PASSES = ("rgb", "alpha", "bg")
+PASSES = ("rgb", "alpha", "fg", "bg")
+PIXEL_FILTERS = ("box", "gaussian", "blackman_harris")
 
 
 class ConfigError(ValueError):
@@ -39,12 +40,20 @@ class DatasetConfig:
     fps: int = 30
     resolution: tuple[int, int] = (2160, 3840)
     samples: int = 64
-    alpha_samples: int = 256
+    alpha_samples: int = 16384
+    alpha_min_samples: int = 64
+    alpha_threshold: float = 0.0005
+    alpha_time_strata: int = 8
+    sampler_seed: int | None = None
+    pixel_filter: str = "box"
+    filter_width: float = 1.0
+    depth_of_field: bool = True
+    fstop: tuple[float, float] = (1.8, 8.0)
     motion_blur: bool = True
     shutter: float = 0.5
     characters: int = 30
     val_fraction: float = 0.05
-    passes: tuple[str, ...] = ("rgb", "alpha", "bg")
+    passes: tuple[str, ...] = ("rgb", "alpha", "fg", "bg")
     backend: str = "blender"
     scene_catalog: str | None = None
     clip_catalog: str | None = None
@@ -57,7 +66,7 @@ class DatasetConfig:
     recycle_after: int = 8
     shard_maxsize: int = 3 << 30
     hair_strands: int = 6000
-    denoise: bool = True
+    denoise: bool = False
     assets: Assets = field(default_factory=Assets)
 
     @property
@@ -78,14 +87,26 @@ class DatasetConfig:
         d = dataclasses.asdict(self)
         d["resolution"] = list(self.resolution)
         d["passes"] = list(self.passes)
+        d["fstop"] = list(self.fstop)
         return d
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=True)
 
     # Keys that change where or how fast the data is made, not what the data is: a resumed run
-    # may change them freely.
-    RUNTIME_KEYS = ("out", "manifests", "workers", "threads", "address", "retries", "recycle_after")
+    # may change them freely. (The catalogs' contents are checked by digest, see render.identity,
+    # so a catalog may move.)
+    RUNTIME_KEYS = (
+        "out",
+        "manifests",
+        "workers",
+        "threads",
+        "address",
+        "retries",
+        "recycle_after",
+        "scene_catalog",
+        "clip_catalog",
+    )
 
     def content_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_KEYS}
@@ -107,6 +128,29 @@ def parse_resolution(value: Any) -> tuple[int, int]:
     return w, h
 
 
+def parse_fstop(value: Any) -> tuple[float, float]:
+    """``[lo, hi]`` or ``"lo,hi"`` or one number → an f-stop range with 0 < lo <= hi."""
+    if isinstance(value, str):
+        try:
+            value = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise ConfigError(f"fstop {value!r}: expected LO,HI (e.g. 1.8,8)") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value, value]
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(type(v) in (int, float) for v in value)
+    ):
+        raise ConfigError(f"fstop {value!r}: expected a range [lo, hi], e.g. [1.8, 8.0]")
+    lo, hi = float(value[0]), float(value[1])
+    if lo <= 0 or hi <= 0:
+        raise ConfigError(f"fstop [{lo}, {hi}]: f-stops must be positive")
+    if lo > hi:
+        raise ConfigError(f"fstop [{lo}, {hi}]: empty range (lo > hi)")
+    return lo, hi
+
+
 def _check_type(key: str, value: Any, expected: Any) -> Any:
     # bool is an int subclass in Python: reject True where a count is expected and vice versa.
     if expected is int:
@@ -122,6 +166,9 @@ def _check_type(key: str, value: Any, expected: Any) -> Any:
     elif expected is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
+    elif expected == "int|None":
+        if value is not None and type(value) is not int:
+            raise ConfigError(f"{key}: expected an integer or null, got {value!r}")
     elif expected == "str|None":
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string or null, got {value!r}")
@@ -129,7 +176,14 @@ def _check_type(key: str, value: Any, expected: Any) -> Any:
 
 
 _TYPES = {f.name: f.type for f in dataclasses.fields(DatasetConfig)}
-_SIMPLE = {"int": int, "float": float, "bool": bool, "str": str, "str | None": "str|None"}
+_SIMPLE = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "str | None": "str|None",
+    "int | None": "int|None",
+}
 
 
 def _validate(d: dict[str, Any]) -> DatasetConfig:
@@ -150,6 +204,8 @@ def _validate(d: dict[str, Any]) -> DatasetConfig:
             if "rgb" not in value or "alpha" not in value:
                 raise ConfigError(f"passes: {list(value)} must include rgb and alpha")
             kw[key] = tuple(p for p in PASSES if p in value)
+        elif key == "fstop":
+            kw[key] = parse_fstop(value)
         elif key == "assets":
             if value is None:
                 value = {}
@@ -174,6 +230,8 @@ def _check_ranges(cfg: DatasetConfig) -> None:
         "fps",
         "samples",
         "alpha_samples",
+        "alpha_min_samples",
+        "alpha_time_strata",
         "characters",
         "recycle_after",
         "shard_maxsize",
@@ -181,6 +239,14 @@ def _check_ranges(cfg: DatasetConfig) -> None:
     for key in positive:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key}: must be a positive integer, got {getattr(cfg, key)}")
+    if not 0.0 <= cfg.alpha_threshold < 1.0:
+        raise ConfigError(f"alpha_threshold: must be in [0, 1), got {cfg.alpha_threshold}")
+    if cfg.sampler_seed is not None and cfg.sampler_seed < 0:
+        raise ConfigError(f"sampler_seed: must be zero or positive, got {cfg.sampler_seed}")
+    if cfg.pixel_filter not in PIXEL_FILTERS:
+        raise ConfigError(f"pixel_filter {cfg.pixel_filter!r}: choose from {', '.join(PIXEL_FILTERS)}")
+    if not 0.01 <= cfg.filter_width <= 10.0:
+        raise ConfigError(f"filter_width: must be in [0.01, 10] pixels, got {cfg.filter_width}")
     for key in ("workers", "threads", "retries", "hair_strands"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key}: must be zero or positive, got {getattr(cfg, key)}")
@@ -211,6 +277,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config {path}: expected a mapping at top level, got {type(data).__name__}")
     return data
+
+
+def config_from_dict(data: dict[str, Any]) -> DatasetConfig:
+    """Defaults, then ``data`` (e.g. a saved ``config.yaml`` without its ``identity``)."""
+    merged = read_yaml(DEFAULTS)
+    merged.update(data)
+    return _validate(merged)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> DatasetConfig:

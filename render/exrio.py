@@ -2,8 +2,10 @@
 
 Canonical αMatte4K files:
 
-* ``rgb.exr`` / ``fg.exr`` / ``bg.exr``: channels ``R``, ``G``, ``B`` as half floats,
-  scene-linear Rec.709, ZIP compressed.
+* ``rgb.exr`` / ``bg.exr``: channels ``R``, ``G``, ``B`` as half floats, scene-linear Rec.709,
+  ZIP compressed.
+* ``fg.exr``: premultiplied αF as half ``R``, ``G``, ``B`` plus ``A`` = α as float32
+  (:func:`decode_fg` returns F unpremultiplied).
 * ``alpha.exr``: one channel ``A`` as float32, ZIP compressed.
 
 Arrays are ``(H, W, 3)`` for colour and ``(H, W)`` for alpha.
@@ -43,10 +45,28 @@ def encode_alpha(alpha: np.ndarray, attrs: dict[str, str] | None = None) -> byte
     return _encode(_header(attrs), {"A": np.ascontiguousarray(alpha, dtype=np.float32)})
 
 
+def encode_rgba(premultiplied: np.ndarray, alpha: np.ndarray, attrs: dict[str, str] | None = None) -> bytes:
+    """Encode premultiplied colour ``(H, W, 3)`` as half ``R G B`` and its alpha ``(H, W)`` as
+    float32 ``A`` (the ``fg.exr`` layout)."""
+    if premultiplied.ndim != 3 or premultiplied.shape[2] != 3 or alpha.shape != premultiplied.shape[:2]:
+        raise ValueError(
+            f"expected (H, W, 3) colour and (H, W) alpha, got {premultiplied.shape}, {alpha.shape}"
+        )
+    channels = {c: np.ascontiguousarray(premultiplied[..., i], dtype=np.float16) for i, c in enumerate("RGB")}
+    channels["A"] = np.ascontiguousarray(alpha, dtype=np.float32)
+    return _encode(_header(attrs), channels)
+
+
 def _encode(header: dict, channels: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     OpenEXR.File(header, channels).write(buf)
     return buf.getvalue()
+
+
+def write_channels(path: str | os.PathLike, channels: dict[str, np.ndarray]) -> None:
+    """Write float32 ``(H, W)`` channels under their names (e.g. ``alpha.Combined.A``) as one EXR."""
+    data = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in channels.items()}
+    OpenEXR.File(_header(None), data).write(str(path))
 
 
 def write_exr(path: str | os.PathLike, data: bytes) -> None:
@@ -88,6 +108,22 @@ def decode_alpha(data: bytes | str | os.PathLike) -> np.ndarray:
     if "A" not in ch:
         raise ValueError(f"alpha EXR lacks channel 'A'; has {sorted(ch)}")
     return ch["A"].astype(np.float32)
+
+
+def decode_fg(data: bytes | str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``fg.exr`` into (F unpremultiplied ``(H, W, 3)`` float32, its alpha ``(H, W)``).
+
+    F = RGB / A where A > 0 and 0 elsewhere; the stored RGB is premultiplied."""
+    ch = decode(data)
+    missing = [c for c in "RGBA" if c not in ch]
+    if missing:
+        raise ValueError(f"foreground EXR lacks channels {missing}; has {sorted(ch)}")
+    a = ch["A"].astype(np.float32)
+    rgb = np.stack([ch[c].astype(np.float32) for c in "RGB"], axis=-1)
+    f = np.zeros_like(rgb)
+    seen = a > 0
+    f[seen] = rgb[seen] / a[seen, None]
+    return f, a
 
 
 def read_rgba_file(path: str | os.PathLike) -> np.ndarray:

@@ -13,10 +13,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import click
+import yaml
 
 from render.atomic import write_bytes_atomic, write_text_atomic
+from render.backends import SUPPORTED_PASSES
 from render.catalog import load_clips, load_scenes
-from render.config import ConfigError, DatasetConfig, load_config
+from render.config import ConfigError, DatasetConfig, config_from_dict, load_config, read_yaml
+from render.identity import dataset_identity, identity_change
 from render.manifest import CONFIG, INDEX, PLAN, build_index, load_shot_records
 from render.plan import plan_bytes, plan_shots, summary
 
@@ -33,6 +36,16 @@ def check_address(address: str | None, timeout: float = 3.0) -> None:
             pass
     except OSError as exc:
         raise ConfigError(f"address {address}: no Ray cluster reachable ({exc.strerror or exc})") from exc
+
+
+def check_passes(cfg: DatasetConfig) -> None:
+    """Every requested pass must be one the backend can make."""
+    can = SUPPORTED_PASSES.get(cfg.backend, ())
+    missing = [p for p in cfg.passes if p not in can]
+    if missing:
+        raise ConfigError(
+            f"passes: backend {cfg.backend} cannot make {', '.join(missing)} (it makes {', '.join(can)})"
+        )
 
 
 def check_paths(cfg: DatasetConfig, scenes: list[dict]) -> None:
@@ -52,7 +65,13 @@ def check_paths(cfg: DatasetConfig, scenes: list[dict]) -> None:
             raise ConfigError(f"{key} {p}: exists and is not a directory")
 
 
-def check_existing(cfg: DatasetConfig, manifest_dir: Path, plan: bytes) -> bool:
+def manifest_config(cfg: DatasetConfig, identity: dict) -> str:
+    """``config.yaml``: the resolved config plus the dataset identity (catalog digests, engine
+    and body-model versions)."""
+    return cfg.to_yaml() + yaml.safe_dump({"identity": identity}, sort_keys=True)
+
+
+def check_existing(cfg: DatasetConfig, manifest_dir: Path, plan: bytes, identity: dict) -> bool:
     """True when ``manifest_dir`` already holds this dataset (resume); an error when it holds
     another one."""
     cfg_path, plan_path = manifest_dir / CONFIG, manifest_dir / PLAN
@@ -60,7 +79,9 @@ def check_existing(cfg: DatasetConfig, manifest_dir: Path, plan: bytes) -> bool:
         if (manifest_dir / "shots").is_dir() and any((manifest_dir / "shots").iterdir()):
             raise ConfigError(f"{manifest_dir}: holds shot records but no {CONFIG}; use an empty --manifests")
         return False
-    old = load_config(cfg_path).content_dict()
+    saved = read_yaml(cfg_path)
+    old_identity = saved.pop("identity", None)
+    old = config_from_dict(saved).content_dict()
     new = cfg.content_dict()
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if diff:
@@ -68,11 +89,27 @@ def check_existing(cfg: DatasetConfig, manifest_dir: Path, plan: bytes) -> bool:
             f"{manifest_dir} holds a dataset with a different {diff[0]} ({old.get(diff[0])!r}, now "
             f"{new.get(diff[0])!r}); pass another --manifests to make a new dataset"
         )
+    changed = identity_change(old_identity, identity)
+    if changed:
+        raise ConfigError(
+            f"{manifest_dir} holds a dataset made from other inputs: {changed}; "
+            "pass another --manifests to make a new dataset"
+        )
     if plan_path.exists() and plan_path.read_bytes() != plan:
         raise ConfigError(
             f"{plan_path}: differs from this config's plan (catalog changed?); use another --manifests"
         )
     return True
+
+
+def parse_sampler_seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"sampler-seed {text!r}: expected a non-negative integer") from None
+    if value < 0:
+        raise ConfigError(f"sampler-seed {value}: expected a non-negative integer")
+    return value
 
 
 def _fmt_bytes(n: float) -> str:
@@ -102,6 +139,15 @@ def print_summary(info: dict) -> None:
 @click.option("--samples", type=int, default=None, help="Beauty samples per pixel.")
 @click.option("--alpha-samples", type=int, default=None, help="Alpha pass samples per pixel.")
 @click.option("--seed", type=int, default=None, help="Dataset seed.")
+@click.option(
+    "--sampler-seed",
+    type=str,
+    default=None,
+    help="Re-render with other sampling noise only (integer >= 0; default: derived from each shot).",
+)
+@click.option(
+    "--fstop", type=str, default=None, help="f-number range LO,HI for depth of field (default 1.8,8)."
+)
 @click.option("--out", type=str, default=None, help="Shard root (default data/).")
 @click.option("--manifests", type=str, default=None, help="Manifest directory (default manifests/).")
 @click.option("--backend", type=str, default=None, help="blender (default) or unreal.")
@@ -115,6 +161,8 @@ def main(config_path, dry_run, quiet, **flags) -> None:
     """Plan, render and package an αMatte4K dataset (resumable: re-run the same command)."""
     flags = {k: v for k, v in flags.items() if v is not None}
     try:
+        if "sampler_seed" in flags:
+            flags["sampler_seed"] = parse_sampler_seed(flags["sampler_seed"])
         cfg = load_config(config_path, flags)
         scenes = load_scenes(cfg.scene_catalog_path())
         clips = load_clips(cfg.clip_catalog_path())
@@ -122,20 +170,22 @@ def main(config_path, dry_run, quiet, **flags) -> None:
         if dry_run:
             print_summary(summary(cfg, shots))
             return
+        check_passes(cfg)
         if cfg.backend == "unreal":
             raise ConfigError("backend unreal: not available in this release; use --backend blender")
         check_paths(cfg, scenes)
         check_address(cfg.address)
         manifest_dir = Path(cfg.manifests).resolve()
         plan = plan_bytes(shots)
-        resuming = check_existing(cfg, manifest_dir, plan)
+        identity = dataset_identity(cfg.backend, scenes[: cfg.scenes], clips)
+        resuming = check_existing(cfg, manifest_dir, plan, identity)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
     out_root = Path(cfg.out).resolve()
     if not resuming:
-        write_text_atomic(manifest_dir / CONFIG, cfg.to_yaml())
+        write_text_atomic(manifest_dir / CONFIG, manifest_config(cfg, identity))
         write_bytes_atomic(manifest_dir / PLAN, plan)
     out_root.mkdir(parents=True, exist_ok=True)
     done = load_shot_records(manifest_dir)

@@ -190,7 +190,9 @@ def run(
 
 
 def _count_files(path: Path) -> int:
+    """Finished frames in a work directory: entries named ``frame_*`` (a backend makes a frame's
+    file or directory appear only once it is complete)."""
     try:
-        return sum(1 for p in path.iterdir() if p.suffix == ".exr")
+        return sum(1 for p in path.iterdir() if p.name.startswith("frame_"))
     except OSError:
         return 0

@@ -7,6 +7,7 @@ byte for byte, on any machine. Floats are rounded before they are stored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -19,7 +20,8 @@ from render.config import ConfigError, DatasetConfig
 
 HAIR_STYLES = ("buzz", "short", "medium", "long", "curly")
 # Measured ZIP-compressed bytes per pixel of our EXRs on rendered frames (see docs/usage.md).
-BYTES_PER_PIXEL = {"rgb": 2.7, "alpha": 0.72, "bg": 2.7}
+# fg (half RGB + float32 A) is estimated as rgb + alpha, not measured.
+BYTES_PER_PIXEL = {"rgb": 2.7, "alpha": 0.72, "fg": 3.42, "bg": 2.7}
 
 
 def rng_for(seed: int, *tags: object) -> np.random.Generator:
@@ -156,6 +158,13 @@ def _camera(rng: np.random.Generator) -> CameraSpec:
     )
 
 
+def _fstop(seed: int, index: int, lo: float, hi: float) -> float:
+    """Per-shot f-number, log-uniform in [lo, hi] (each stop as likely as the next); its own
+    random stream, so switching depth of field on or off changes nothing else in the plan."""
+    u = rng_for(seed, "aperture", index).uniform()
+    return _r(lo * (hi / lo) ** u, 2)
+
+
 def plan_shots(cfg: DatasetConfig, scene_names: list[str], clip_names: list[str]) -> list[ShotSpec]:
     """Plan ``cfg.cams`` shots over the first ``cfg.scenes`` scenes of the catalog."""
     if cfg.scenes > len(scene_names):
@@ -193,7 +202,9 @@ def plan_shots(cfg: DatasetConfig, scene_names: list[str], clip_names: list[str]
                 fps=cfg.fps,
                 resolution=cfg.resolution,
                 seed=int(rng.integers(0, 2**31 - 1)),
-                camera=_camera(rng),
+                camera=dataclasses.replace(
+                    _camera(rng), fstop=_fstop(cfg.seed, i, *cfg.fstop) if cfg.depth_of_field else 0.0
+                ),
                 character=characters[int(rng.integers(len(characters)))],
                 animation=animation,
                 occluder=bool(rng.uniform() < 0.2),

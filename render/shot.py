@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from render import exrio
-from render.backends.base import Renderer, RenderSettings
+from render import exrio, labels
+from render.backends.base import FramePasses, Renderer, RenderSettings
 from render.manifest import ShardEntry, ShotRecord, relative_url, write_shot_record
 from render.plan import ShotSpec
 from render.shards import write_shards
@@ -28,8 +28,11 @@ from render.timeline import frame_metadata, frame_states
 
 WORK_DIR = ".work"
 SHARD_DIR = "shards"
-FIELDS = {"rgb": "rgb.exr", "alpha": "alpha.exr", "bg": "bg.exr"}
-FRACTIONAL = (0.002, 0.998)  # alpha strictly inside this range counts as fractional
+FIELDS = {"rgb": "rgb.exr", "alpha": "alpha.exr", "fg": "fg.exr", "bg": "bg.exr"}
+
+
+# Per-frame label figures averaged into the shot record (definitions in render/labels.py).
+LABEL_FIGURES = ("residual_fractional", "residual_all", "raw_residual_fractional", "coverage_change")
 
 
 @dataclass(frozen=True)
@@ -58,14 +61,47 @@ def clear_leftovers(out_root: str | Path, shot_id: str) -> None:
             p.unlink(missing_ok=True)
 
 
-def alpha_stats(alpha: np.ndarray) -> dict[str, float]:
-    """Coverage figures of one (H, W) alpha frame."""
-    lo, hi = FRACTIONAL
-    return {
-        "fractional": float(np.mean((alpha > lo) & (alpha < hi))),
-        "opaque": float(np.mean(alpha >= hi)),
-        "coverage": float(alpha.mean()),
+def consistent_frame(passes: FramePasses) -> tuple[FramePasses, dict[str, float]]:
+    """The shipped fields of one frame and its label figures.
+
+    With fg and bg rendered, I gets the α label's coverage (control variate, see
+    :func:`render.labels.coverage_corrected`) and F is defined wherever α > 0; fg is then
+    premultiplied by α itself. Without them, I and α are shipped as rendered.
+    """
+    figures = labels.alpha_stats(passes.alpha)
+    if passes.fg is None or passes.fg_alpha is None or passes.bg is None:
+        return passes, figures
+    f = labels.fill_foreground(passes.fg, passes.fg_alpha, passes.alpha, passes.bg)
+    rgb = labels.coverage_corrected(passes.rgb, passes.alpha, f, passes.fg_alpha, passes.bg)
+    frac = labels.fractional(passes.alpha)
+    raw = labels.composite_residual(passes.rgb, passes.fg_alpha, f, passes.bg)
+    shipped = labels.composite_residual(rgb, passes.alpha, f, passes.bg)
+    figures |= {
+        "residual_fractional": shipped["fractional"],
+        "residual_all": shipped["all"],
+        "raw_residual_fractional": raw["fractional"],  # the direct render against its own coverage
+        # How far the direct render's coverage was from the label: its sampling noise.
+        "coverage_change": float(np.abs(passes.alpha - passes.fg_alpha)[frac].mean()) if frac.any() else 0.0,
     }
+    out = FramePasses(
+        rgb=rgb, alpha=passes.alpha, fg=f * passes.alpha[..., None], fg_alpha=passes.alpha, bg=passes.bg
+    )
+    return out, figures
+
+
+def encode_frame(passes: FramePasses, wanted: tuple[str, ...]) -> dict[str, bytes]:
+    """The EXR fields of one frame, for the passes in ``wanted`` that were rendered."""
+    out = {FIELDS["rgb"]: exrio.encode_rgb(passes.rgb), FIELDS["alpha"]: exrio.encode_alpha(passes.alpha)}
+    if "fg" in wanted and passes.fg is not None:
+        out[FIELDS["fg"]] = exrio.encode_rgba(passes.fg, passes.fg_alpha)
+    if "bg" in wanted and passes.bg is not None:
+        out[FIELDS["bg"]] = exrio.encode_rgb(passes.bg)
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if np.isfinite(v)]
+    return round(float(np.mean(finite)), 6) if finite else None
 
 
 def produce_shot(
@@ -91,20 +127,22 @@ def produce_shot(
         )
     states = frame_states(shot, clip)[1:-1]  # drop the motion-blur guard frames
     render_info = renderer.describe(settings)
+    lens = list(renderer.last_frame_info) or [{}] * len(files)
     stats: list[dict[str, float]] = []
+    written: set[str] = set()
 
     def samples() -> Iterator[dict]:
         for i, (path, state) in enumerate(zip(files, states, strict=True)):
-            passes = renderer.read_frame(path, settings.passes)
+            passes, figures = consistent_frame(renderer.read_frame(path, settings.passes))
+            info = {**render_info, "rgb_coverage": "alpha" if "residual_all" in figures else "own"}
+            meta = frame_metadata(shot, state, info, seed=settings.render_seed(shot), lens=lens[i])
             sample = {
                 "__key__": f"{shot.shot_id}_{i:04d}",
-                FIELDS["rgb"]: exrio.encode_rgb(passes.rgb),
-                FIELDS["alpha"]: exrio.encode_alpha(passes.alpha),
-                "json": json.dumps(frame_metadata(shot, state, render_info), sort_keys=True).encode(),
+                **encode_frame(passes, settings.passes),
+                "json": json.dumps(meta, sort_keys=True).encode(),
             }
-            if "bg" in settings.passes and passes.bg is not None:
-                sample[FIELDS["bg"]] = exrio.encode_rgb(passes.bg)
-            stats.append(alpha_stats(passes.alpha))
+            written.update(k for k in sample if k != "__key__")
+            stats.append(figures)
             yield sample
 
     infos = write_shards(samples(), shard_dir(out_root), shot.shot_id, maxsize=shard_maxsize)
@@ -112,14 +150,21 @@ def produce_shot(
     entries = tuple(
         ShardEntry(relative_url(i.path, manifest_dir), i.sha256, i.bytes, i.samples) for i in infos
     )
-    fields = sorted(["json", *(FIELDS[p] for p in settings.passes)])
+    fields = sorted(written)
+    timing = renderer.last_timing
     summary = {
         "render_seconds": round(t1 - t0, 3),
-        **{f"{k}_seconds": round(v, 3) for k, v in renderer.last_timing.items()},
+        **{f"{k}_seconds": round(v, 3) for k, v in timing.items()},
         "pack_seconds": round(t2 - t1, 3),
         "fractional_alpha": round(float(np.mean([s["fractional"] for s in stats])), 6),
         "coverage": round(float(np.mean([s["coverage"] for s in stats])), 6),
         "min_coverage": round(float(min(s["coverage"] for s in stats)), 6),
+        **{k: _mean([s[k] for s in stats]) for k in LABEL_FIGURES if k in stats[0]},
+        "alpha_cost_ratio": (
+            round(timing["alpha_pass"] / timing["rgb_pass"], 4)
+            if timing.get("rgb_pass") and "alpha_pass" in timing
+            else None
+        ),
         "started_at": round(started_at, 3),  # wall clock, for throughput over a run
         "finished_at": round(time.time(), 3),
     }

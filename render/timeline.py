@@ -58,8 +58,14 @@ def frame_states(shot: ShotSpec, clip: dict) -> list[FrameState]:
     return out
 
 
-def frame_metadata(shot: ShotSpec, state: FrameState, render: dict) -> dict:
-    """The per-frame JSON record (schema in docs/dataset_format.md)."""
+def frame_metadata(
+    shot: ShotSpec, state: FrameState, render: dict, seed: int | None = None, lens: dict | None = None
+) -> dict:
+    """The per-frame JSON record (schema in docs/dataset_format.md).
+
+    ``seed``: the renderer's sampling seed (default: the shot's); ``lens``: what the renderer
+    computed for this frame (depth of field, f-stop, focus distance), merged into ``camera``.
+    """
     w, h = shot.resolution
     ch = shot.character
     return {
@@ -77,6 +83,7 @@ def frame_metadata(shot: ShotSpec, state: FrameState, render: dict) -> dict:
             "sensor_mm": SENSOR_MM,  # along the longer image side
             "sensor_fit": "longer_side",
             "preset": shot.camera.preset,
+            **(lens or {}),
         },
         "character": {
             "id": ch.id,
@@ -90,6 +97,6 @@ def frame_metadata(shot: ShotSpec, state: FrameState, render: dict) -> dict:
             "start": shot.animation.start,
             "time": round(state.clip_time, 6),
         },
-        "seeds": {"shot": shot.seed, "render": shot.seed},
+        "seeds": {"shot": shot.seed, "render": shot.seed if seed is None else seed},
         "render": render,
     }

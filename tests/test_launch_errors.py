@@ -29,6 +29,14 @@ CASES = [
     (["--config", "{tmp}/hdri.yaml"], "assets.hdri_dir"),
     (["--address", "127.0.0.1:{port}"], "no Ray cluster reachable"),
     (["--address", "not an address"], "expected HOST:PORT"),
+    (["--sampler-seed", "-1"], "sampler-seed -1: expected a non-negative integer"),
+    (["--sampler-seed", "1.5"], "sampler-seed '1.5': expected a non-negative integer"),
+    (["--fstop", "0,4"], "f-stops must be positive"),
+    (["--fstop", "5.6,2"], "empty range"),
+    (["--fstop", "wide"], "expected LO,HI"),
+    (["--config", "{tmp}/noalpha.yaml"], "must include rgb and alpha"),
+    (["--config", "{tmp}/filter.yaml"], "pixel_filter 'mitchell'"),
+    (["--config", "{tmp}/unrealfg.yaml"], "backend unreal cannot make fg"),
 ]
 
 
@@ -36,6 +44,9 @@ CASES = [
 def test_bad_input(tmp_path, args, message):
     (tmp_path / "bad.yaml").write_text("cams: [1,\n")
     (tmp_path / "hdri.yaml").write_text(f"assets: {{hdri_dir: {tmp_path / 'no_such_dir'}}}\n")
+    (tmp_path / "noalpha.yaml").write_text("passes: [rgb, fg]\n")
+    (tmp_path / "filter.yaml").write_text("pixel_filter: mitchell\n")
+    (tmp_path / "unrealfg.yaml").write_text("backend: unreal\npasses: [rgb, alpha, fg]\n")
     work = tmp_path / "work"
     work.mkdir()
     args = [a.format(tmp=tmp_path, port=_free_port()) for a in args]
@@ -57,3 +68,55 @@ def test_existing_dataset_with_another_config_is_refused(tmp_path):
     result = CliRunner().invoke(main, ["--manifests", str(man), "--out", str(tmp_path / "d")])
     assert result.exit_code == 2 and "different seed" in result.output
     assert sorted(p.name for p in man.iterdir()) == before and not (tmp_path / "d").exists()
+
+
+def _manifest_of(tmp_path, scene_catalog):
+    """A manifest directory as a first run with ``scene_catalog`` would have left it."""
+    from render.catalog import load_clips, load_scenes
+    from render.config import load_config
+    from render.identity import dataset_identity
+    from render.launch import manifest_config
+
+    cfg = load_config(None, {"scene_catalog": str(scene_catalog)})
+    man = tmp_path / "manifests"
+    man.mkdir()
+    identity = dataset_identity(
+        "blender", load_scenes(scene_catalog)[: cfg.scenes], load_clips(cfg.clip_catalog_path())
+    )
+    (man / "config.yaml").write_text(manifest_config(cfg, identity))
+    return man
+
+
+def test_a_catalog_edit_between_runs_is_refused(tmp_path):
+    import yaml
+
+    from render.config import load_config
+
+    original = load_config().scene_catalog_path()
+    catalog = tmp_path / "scenes.yaml"
+    catalog.write_text(original.read_text())
+    man = _manifest_of(tmp_path, catalog)
+    data = yaml.safe_load(catalog.read_text())
+    data["scenes"][0]["props"] = data["scenes"][0].get("props", [])[:-1]  # one prop fewer
+    catalog.write_text(yaml.safe_dump(data))
+    before = sorted(p.name for p in man.iterdir())
+    args = ["--manifests", str(man), "--out", str(tmp_path / "d"), "--config", str(tmp_path / "c.yaml")]
+    (tmp_path / "c.yaml").write_text(f"scene_catalog: {catalog}\n")
+    result = CliRunner().invoke(main, args)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "scene catalog changed" in lines[0], lines[0]
+    assert sorted(p.name for p in man.iterdir()) == before and not (tmp_path / "d").exists()
+
+
+def test_an_engine_upgrade_between_runs_is_refused(tmp_path):
+    import yaml
+
+    from render.config import load_config
+
+    man = _manifest_of(tmp_path, load_config().scene_catalog_path())
+    saved = yaml.safe_load((man / "config.yaml").read_text())
+    saved["identity"]["engine"] = "bpy 4.2.0"
+    (man / "config.yaml").write_text(yaml.safe_dump(saved))
+    result = CliRunner().invoke(main, ["--manifests", str(man), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "engine version changed (bpy 4.2.0, now bpy " in result.output

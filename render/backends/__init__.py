@@ -11,6 +11,11 @@ from render.backends.base import FramePasses, Renderer, RenderSettings
 __all__ = ["FramePasses", "RenderSettings", "Renderer", "create_renderer"]
 
 
+# What each backend can make, known without importing its engine (checked by render.launch
+# before anything is written).
+SUPPORTED_PASSES = {"blender": ("rgb", "alpha", "fg", "bg"), "unreal": ("rgb", "alpha")}
+
+
 def create_renderer(name: str) -> Renderer:
     if name == "blender":
         from render.backends.blender import BlenderRenderer

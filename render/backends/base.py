@@ -16,50 +16,84 @@ from pathlib import Path
 import numpy as np
 
 from render.config import DatasetConfig
-from render.plan import ShotSpec
+from render.plan import ShotSpec, rng_for
 
 
 @dataclass(frozen=True)
 class RenderSettings:
     """What a backend needs from the dataset config (no paths of the orchestration layer)."""
 
-    samples: int
-    alpha_samples: int
+    samples: int  # per pixel, fixed, shared by the rgb, fg and bg layers
+    alpha_samples: int  # α layer: at most this many per pixel (adaptive)
+    alpha_min_samples: int  # α layer: at least this many per pixel (at most alpha_samples)
+    alpha_threshold: float  # α layer: adaptive noise threshold (0 = every pixel gets alpha_samples)
+    alpha_time_strata: int  # α layer: renders per frame, each over 1/strata of the shutter
     motion_blur: bool
     shutter: float
     threads: int  # 0 = all cores of the process
     hair_strands: int
     denoise: bool
     passes: tuple[str, ...]
+    pixel_filter: str = "box"  # box | gaussian | blackman_harris, the same for every layer
+    filter_width: float = 1.0  # pixels
+    depth_of_field: bool = True
+    sampler_seed: int | None = None  # None: the renderer's seed is the shot's seed
     hdri_dir: str | None = None
+
+    # Keys that change how fast a frame is made, not its pixels: kept out of the frame metadata,
+    # so shards are byte-identical whatever the cluster looks like.
+    RUNTIME = ("threads", "hdri_dir")
 
     @staticmethod
     def from_config(cfg: DatasetConfig, threads: int | None = None) -> RenderSettings:
         return RenderSettings(
             samples=cfg.samples,
             alpha_samples=cfg.alpha_samples,
+            alpha_min_samples=min(cfg.alpha_min_samples, cfg.alpha_samples),
+            alpha_threshold=cfg.alpha_threshold,
+            alpha_time_strata=cfg.alpha_time_strata,
             motion_blur=cfg.motion_blur,
             shutter=cfg.shutter,
             threads=cfg.threads if threads is None else threads,
             hair_strands=cfg.hair_strands,
             denoise=cfg.denoise,
             passes=tuple(cfg.passes),
+            pixel_filter=cfg.pixel_filter,
+            filter_width=cfg.filter_width,
+            depth_of_field=cfg.depth_of_field,
+            sampler_seed=cfg.sampler_seed,
             hdri_dir=cfg.assets.hdri_dir,
         )
 
     def to_json(self) -> dict:
+        """The settings that determine the pixels (no runtime keys)."""
         d = asdict(self)
-        d.pop("hdri_dir")
+        for key in self.RUNTIME:
+            d.pop(key)
         d["passes"] = list(self.passes)
         return d
+
+    def render_seed(self, shot: ShotSpec) -> int:
+        """The renderer's sampling seed for ``shot``: the shot's own seed, or one derived from
+        ``sampler_seed`` and the shot id (re-render with other noise, same everything else)."""
+        if self.sampler_seed is None:
+            return shot.seed
+        return int(rng_for(self.sampler_seed, "sampler", shot.shot_id).integers(0, 2**31 - 1))
 
 
 @dataclass
 class FramePasses:
-    """One rendered frame. rgb/bg: (H, W, 3) float32 scene-linear; alpha: (H, W) float32 in [0, 1]."""
+    """One rendered frame, scene-linear Rec.709, float32.
+
+    rgb: (H, W, 3) the image I. alpha: (H, W) in [0, 1], the character's coverage (the α label).
+    fg: (H, W, 3) the character's light *premultiplied* by its coverage, from the same samples
+    as rgb; fg_alpha: (H, W) that coverage. bg: (H, W, 3) the clean plate B.
+    """
 
     rgb: np.ndarray
     alpha: np.ndarray
+    fg: np.ndarray | None = None
+    fg_alpha: np.ndarray | None = None
     bg: np.ndarray | None = None
 
 
@@ -68,8 +102,14 @@ ProgressFn = Callable[[int], None]
 
 class Renderer(ABC):
     name: str = ""
-    # Seconds of the last render_shot: "scene_build" (set-up) and "engine" (the render alone).
+    # The passes this backend can make (checked before anything is written).
+    supported_passes: tuple[str, ...] = ("rgb", "alpha")
+    # Seconds of the last render_shot: "scene_build" (set-up), "engine" (the render alone) and,
+    # where the backend times them apart, one entry per layer ("rgb", "alpha", "fg", "bg").
     last_timing: dict[str, float] = {}
+    # Per-frame facts of the last render_shot that only the engine knows (e.g. the focus
+    # distance it computed from the posed head), merged into each frame's ``camera`` metadata.
+    last_frame_info: list[dict] = []
 
     @abstractmethod
     def render_shot(

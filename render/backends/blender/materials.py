@@ -161,9 +161,12 @@ def hair(name: str, melanin: float, redness: float, seed_variation: float = 0.15
     return mat
 
 
-def black_emission(name: str = "alpha_override") -> bpy.types.Material:
-    """The alpha pass's material override: an emission of zero ends every path at its first hit,
-    so the pass costs camera rays only, whatever the scene's bounce settings."""
+def coverage_emission(name: str = "alpha_override") -> bpy.types.Material:
+    """The α layer's material override: a white emission of strength 1 and nothing else.
+
+    A path ends at its first hit (no BSDF to scatter from), so the layer costs camera rays only,
+    whatever the scene's bounce settings; and the layer's RGB equals its coverage, which is
+    what Cycles' adaptive sampling measures noise on (it ignores the alpha channel)."""
     mat = bpy.data.materials.new(name)
     tree = mat.node_tree
     for n in list(tree.nodes):
@@ -171,6 +174,7 @@ def black_emission(name: str = "alpha_override") -> bpy.types.Material:
             tree.nodes.remove(n)
     out = next(n for n in tree.nodes if n.type == "OUTPUT_MATERIAL")
     em = tree.nodes.new("ShaderNodeEmission")
-    em.inputs["Strength"].default_value = 0.0
+    em.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+    em.inputs["Strength"].default_value = 1.0
     tree.links.new(em.outputs[0], out.inputs["Surface"])
     return mat

@@ -1,0 +1,83 @@
+"""``python -m render.contact_sheet MANIFEST_DIR --out sheet.png``: one row per shot (its
+middle frame) with I, α, F over a checkerboard, B and the composite residual ×50, for looking
+at a dataset with one's own eyes.
+
+Colour is shown as sRGB of the scene-linear values (clipped, no tone mapping).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from render import exrio, labels
+from render.manifest import load_dataset
+from render.shards import iter_shard
+
+COLUMNS = ("I", "alpha", "F over checker", "B", "|I - comp| x50")
+
+
+def to_srgb8(linear: np.ndarray) -> np.ndarray:
+    x = np.clip(linear, 0.0, 1.0)
+    s = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return (s * 255 + 0.5).astype(np.uint8)
+
+
+def checker(h: int, w: int, size: int = 8) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    c = ((yy // size + xx // size) % 2).astype(np.float32) * 0.3 + 0.2
+    return np.repeat(c[..., None], 3, axis=-1)
+
+
+def row(sample: dict) -> np.ndarray:
+    """(H, 5W, 3) uint8 tiles of one frame."""
+    rgb = exrio.decode_rgb(sample["rgb.exr"])
+    alpha = exrio.decode_alpha(sample["alpha.exr"])
+    h, w = alpha.shape
+    f, fa = exrio.decode_fg(sample["fg.exr"]) if "fg.exr" in sample else (np.zeros_like(rgb), alpha)
+    bg = exrio.decode_rgb(sample["bg.exr"]) if "bg.exr" in sample else np.zeros_like(rgb)
+    over = labels.composite(alpha, f, checker(h, w))
+    resid = np.clip(labels.residual_map(rgb, alpha, f, bg) * 50, 0, 1)
+    tiles = [to_srgb8(rgb), to_srgb8(np.repeat(alpha[..., None], 3, -1)), to_srgb8(over), to_srgb8(bg)]
+    tiles.append((np.stack([resid, resid * 0.3, 1 - resid], -1) * 255).astype(np.uint8))
+    return np.concatenate(tiles, axis=1)
+
+
+def sheet(manifest_dir: str | Path, max_shots: int = 12) -> np.ndarray:
+    ds = load_dataset(manifest_dir)
+    rows = []
+    by_shot: dict[str, list[dict]] = {}
+    for s in ds.shards:
+        by_shot.setdefault(s["shot_id"], []).append(s)
+    for shot_id in sorted(by_shot)[:max_shots]:
+        frames = [f for s in by_shot[shot_id] for f in iter_shard(s["path"])]
+        mid = frames[len(frames) // 2]
+        meta = json.loads(mid["json"])
+        rows.append(row(mid))
+        click.echo(f"{shot_id}: {meta['scene']}, frame {meta['frame']}, f/{meta['camera'].get('fstop', '-')}")
+    if not rows:
+        raise click.ClickException(f"{manifest_dir}: no shots to show")
+    return np.concatenate(rows, axis=0)
+
+
+@click.command()
+@click.argument("manifest_dir")
+@click.option("--out", default="contact_sheet.png", help="PNG to write.")
+@click.option("--max-shots", default=12, help="At most this many shots (rows).")
+def main(manifest_dir: str, out: str, max_shots: int) -> None:
+    """One row per shot: I, alpha, F over a checkerboard, B, composite residual x50."""
+    import cv2
+
+    try:
+        img = sheet(manifest_dir, max_shots)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    cv2.imwrite(out, img[..., ::-1])
+    click.echo(f"{out}: {img.shape[1]}x{img.shape[0]} ({' | '.join(COLUMNS)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""What a dataset is made of besides its config: the catalog entries it draws from and the
+versions of the engine and body model that turn them into pixels.
+
+``manifests/config.yaml`` stores this under ``identity``; a resumed run whose identity differs
+is refused (:func:`render.launch.check_existing`), so one manifest never mixes two datasets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+
+# The Python package that carries each backend's engine.
+ENGINE_PACKAGES = {"blender": "bpy", "unreal": "unrealcv"}
+BODY_MODEL_PACKAGE = "anny"
+
+
+def digest(obj: object) -> str:
+    """SHA-256 of canonical JSON (sorted keys): formatting and comments of a YAML file do not
+    count, any value does."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def package_version(name: str) -> str:
+    try:
+        return f"{name} {metadata.version(name)}"
+    except metadata.PackageNotFoundError:
+        return f"{name} (not installed)"
+
+
+def dataset_identity(backend: str, scenes: list[dict], clips: dict[str, dict]) -> dict[str, str]:
+    """``scenes``: the catalog entries in use; ``clips``: the clip catalog."""
+    return {
+        "scene_catalog": digest(scenes),
+        "clip_catalog": digest(clips),
+        "engine": package_version(ENGINE_PACKAGES.get(backend, backend)),
+        "body_model": package_version(BODY_MODEL_PACKAGE),
+    }
+
+
+NAMES = {
+    "scene_catalog": "scene catalog",
+    "clip_catalog": "clip catalog",
+    "engine": "engine version",
+    "body_model": "body model version",
+}
+
+
+def identity_change(old: dict | None, new: dict[str, str]) -> str | None:
+    """A one-line description of the first difference, or None when they agree."""
+    if not old:
+        return "the manifest records no dataset identity (made by an older release)"
+    for key in new:
+        if old.get(key) != new[key]:
+            a, b = str(old.get(key)), new[key]
+            if key.endswith("catalog"):
+                a, b = a[:12], b[:12]
+            return f"{NAMES.get(key, key)} changed ({a}, now {b})"
+    return None
