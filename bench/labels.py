@@ -5,8 +5,9 @@ For one portrait shot (hair, walk, depth of field, motion blur) it prints:
 1. the defaults: α noise floor between two sampler seeds, composite residual of the shipped
    fields and of the direct render against its own coverage, α-pass cost (α-pass time over
    beauty-pass time), fractional-pixel share, each layer's time;
-2. the noise-floor curve over alpha samples, brute force (every pixel gets N) and adaptive
-   (N at most), with the α layer's time for each;
+2. the noise-floor curve over alpha samples: brute force (every pixel gets N, one render over
+   the shutter), adaptive (N at most), and adaptive with the stratified shutter (the default),
+   with the α layer's time for each;
 3. the composite residual with OpenImageDenoise on the rgb, fg and bg layers;
 4. with ``--frame-4k``: one 2160x3840 frame with all layers at the defaults (once; long on a CPU).
 
@@ -133,7 +134,7 @@ def defaults(b: Bench) -> None:
     )
     raw = [
         labels.composite_residual(
-            f.rgb, f.alpha, labels.fill_foreground(f.fg, f.fg_alpha, f.alpha, f.bg), f.bg
+            f.rgb, f.alpha, labels.fill_foreground(f.fg, f.fg_alpha, f.alpha, f.bg)[0], f.bg
         )
         for f in f0
     ]
@@ -150,20 +151,22 @@ def defaults(b: Bench) -> None:
 
 def curve(b: Bench) -> None:
     print("\n== noise floor over alpha samples (two sampler seeds, alpha layer only)")
-    print(f"{'mode':>9} {'samples':>8} {'noise':>9} {'alpha s':>8}")
-    modes = [("fixed", n, 0.0) for n in b.args.curve] + [
-        ("adaptive", n, b.cfg.alpha_threshold) for n in b.args.adaptive
-    ]
-    for mode, n, thr in modes:
+    print(f"{'mode':>22} {'samples':>8} {'noise':>9} {'alpha s':>8}")
+    strata = b.cfg.alpha_time_strata
+    modes = [("brute force", n, 0.0, 1) for n in b.args.curve]
+    modes += [("adaptive", n, b.cfg.alpha_threshold, 1) for n in b.args.adaptive]
+    modes += [(f"adaptive, {strata} strata", n, b.cfg.alpha_threshold, strata) for n in b.args.adaptive]
+    for mode, n, thr, k in modes:
         kw = {
             "alpha_samples": n,
             "alpha_threshold": thr,
             "alpha_min_samples": min(b.cfg.alpha_min_samples, n),
+            "alpha_time_strata": k,
         }
         a0, s0 = b.alpha_only(0, **kw)
         a1, s1 = b.alpha_only(1, **kw)
         nf = noise([_alpha(c) for c in a0], [_alpha(c) for c in a1])
-        print(f"{mode:>9} {n:>8} {nf:>9.5f} {(s0 + s1) / 2:>8.1f}", flush=True)
+        print(f"{mode:>22} {n:>8} {nf:>9.5f} {(s0 + s1) / 2:>8.1f}", flush=True)
 
 
 def denoised(b: Bench) -> None:

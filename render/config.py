@@ -7,6 +7,7 @@ Unknown keys and ill-typed values are rejected with one-line errors (:class:`Con
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ DEFAULTS = Path(__file__).resolve().parent / "defaults" / "dataset.yaml"
 BACKENDS = ("blender", "unreal")
 PASSES = ("rgb", "alpha", "fg", "bg")
 PIXEL_FILTERS = ("box", "gaussian", "blackman_harris")
+FSTOP_LIMITS = (0.5, 64.0)  # what real lenses span
 
 
 class ConfigError(ValueError):
@@ -144,8 +146,14 @@ def parse_fstop(value: Any) -> tuple[float, float]:
     ):
         raise ConfigError(f"fstop {value!r}: expected a range [lo, hi], e.g. [1.8, 8.0]")
     lo, hi = float(value[0]), float(value[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ConfigError(f"fstop [{lo}, {hi}]: f-stops must be finite numbers")
     if lo <= 0 or hi <= 0:
         raise ConfigError(f"fstop [{lo}, {hi}]: f-stops must be positive")
+    if lo < FSTOP_LIMITS[0] or hi > FSTOP_LIMITS[1]:
+        raise ConfigError(
+            f"fstop [{lo}, {hi}]: each f-stop must lie in [{FSTOP_LIMITS[0]}, {FSTOP_LIMITS[1]}]"
+        )
     if lo > hi:
         raise ConfigError(f"fstop [{lo}, {hi}]: empty range (lo > hi)")
     return lo, hi
@@ -203,6 +211,11 @@ def _validate(d: dict[str, Any]) -> DatasetConfig:
                 raise ConfigError(f"passes: unknown pass(es) {bad}; choose from {list(PASSES)}")
             if "rgb" not in value or "alpha" not in value:
                 raise ConfigError(f"passes: {list(value)} must include rgb and alpha")
+            if "fg" in value and "bg" not in value:
+                raise ConfigError(
+                    f"passes: {list(value)}: fg needs bg (fg.exr is premultiplied by α only after "
+                    "I, F and B are made consistent, which takes all three)"
+                )
             kw[key] = tuple(p for p in PASSES if p in value)
         elif key == "fstop":
             kw[key] = parse_fstop(value)
@@ -291,6 +304,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     merged = read_yaml(DEFAULTS)
     if path is not None:
         user = read_yaml(path)
+        user.pop("identity", None)  # a manifest's config.yaml: its identity block is not config
         if isinstance(user.get("assets"), dict):
             user = {**user, "assets": {**merged.get("assets", {}), **user["assets"]}}
         merged.update(user)

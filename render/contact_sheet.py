@@ -21,12 +21,14 @@ COLUMNS = ("I", "alpha", "F over checker", "B", "|I - comp| x50")
 
 
 def to_srgb8(linear: np.ndarray) -> np.ndarray:
+    """(..., 3) scene-linear → sRGB uint8, clipped to [0, 1] first."""
     x = np.clip(linear, 0.0, 1.0)
     s = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
     return (s * 255 + 0.5).astype(np.uint8)
 
 
 def checker(h: int, w: int, size: int = 8) -> np.ndarray:
+    """(h, w, 3) grey checkerboard, linear values 0.2 and 0.5."""
     yy, xx = np.mgrid[0:h, 0:w]
     c = ((yy // size + xx // size) % 2).astype(np.float32) * 0.3 + 0.2
     return np.repeat(c[..., None], 3, axis=-1)
@@ -37,7 +39,7 @@ def row(sample: dict) -> np.ndarray:
     rgb = exrio.decode_rgb(sample["rgb.exr"])
     alpha = exrio.decode_alpha(sample["alpha.exr"])
     h, w = alpha.shape
-    f, fa = exrio.decode_fg(sample["fg.exr"]) if "fg.exr" in sample else (np.zeros_like(rgb), alpha)
+    f = exrio.decode_fg(sample["fg.exr"])[0] if "fg.exr" in sample else np.zeros_like(rgb)
     bg = exrio.decode_rgb(sample["bg.exr"]) if "bg.exr" in sample else np.zeros_like(rgb)
     over = labels.composite(alpha, f, checker(h, w))
     resid = np.clip(labels.residual_map(rgb, alpha, f, bg) * 50, 0, 1)
@@ -46,15 +48,28 @@ def row(sample: dict) -> np.ndarray:
     return np.concatenate(tiles, axis=1)
 
 
+def middle_frame(shards: list[dict]) -> dict:
+    """The middle sample of a shot whose shards (in order, with their frame counts) are given,
+    read without decoding the frames before it."""
+    target = sum(s["frames"] for s in shards) // 2
+    for s in shards:
+        if target < s["frames"]:
+            for i, sample in enumerate(iter_shard(s["path"])):
+                if i == target:
+                    return sample
+        target -= s["frames"]
+    raise ValueError(f"{shards[0]['url']}: fewer frames than the index says")
+
+
 def sheet(manifest_dir: str | Path, max_shots: int = 12) -> np.ndarray:
+    """(rows·H, 5·W, 3) uint8: one row per shot, its middle frame."""
     ds = load_dataset(manifest_dir)
     rows = []
     by_shot: dict[str, list[dict]] = {}
     for s in ds.shards:
         by_shot.setdefault(s["shot_id"], []).append(s)
     for shot_id in sorted(by_shot)[:max_shots]:
-        frames = [f for s in by_shot[shot_id] for f in iter_shard(s["path"])]
-        mid = frames[len(frames) // 2]
+        mid = middle_frame(sorted(by_shot[shot_id], key=lambda s: s["url"]))
         meta = json.loads(mid["json"])
         rows.append(row(mid))
         click.echo(f"{shot_id}: {meta['scene']}, frame {meta['frame']}, f/{meta['camera'].get('fstop', '-')}")

@@ -40,6 +40,20 @@ def dataset_identity(backend: str, scenes: list[dict], clips: dict[str, dict]) -
     }
 
 
+def check_runtime(expected: dict[str, str], backend: str) -> None:
+    """Raise when this process's engine or body model differs from the dataset's (a cluster
+    node with another image must not add shots to the dataset)."""
+    here = {
+        "engine": package_version(ENGINE_PACKAGES.get(backend, backend)),
+        "body_model": package_version(BODY_MODEL_PACKAGE),
+    }
+    for key, value in here.items():
+        if key in expected and expected[key] != value:
+            raise RuntimeError(
+                f"this node has {value}, the dataset was made with {expected[key]} ({NAMES[key]})"
+            )
+
+
 NAMES = {
     "scene_catalog": "scene catalog",
     "clip_catalog": "clip catalog",
@@ -52,6 +66,8 @@ def identity_change(old: dict | None, new: dict[str, str]) -> str | None:
     """A one-line description of the first difference, or None when they agree."""
     if not old:
         return "the manifest records no dataset identity (made by an older release)"
+    if not isinstance(old, dict):
+        return f"the manifest's identity is not a mapping ({type(old).__name__})"
     for key in new:
         if old.get(key) != new[key]:
             a, b = str(old.get(key)), new[key]

@@ -45,7 +45,9 @@ def residual_map(rgb: np.ndarray, alpha: np.ndarray, fg: np.ndarray, bg: np.ndar
 def composite_residual(
     rgb: np.ndarray, alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray
 ) -> dict[str, float]:
-    """Mean residual over fractional pixels (nan if there are none) and over all pixels."""
+    """Mean residual over fractional pixels (nan if there are none) and over all pixels.
+
+    rgb, fg (unpremultiplied), bg: (H, W, 3); alpha: (H, W)."""
     r = residual_map(rgb, alpha, fg, bg)
     frac = fractional(alpha)
     return {
@@ -55,7 +57,8 @@ def composite_residual(
 
 
 def noise_floor(alpha1: np.ndarray, alpha2: np.ndarray) -> tuple[float, int]:
-    """(mean |α₁ − α₂| over pixels fractional in either render, how many such pixels)."""
+    """(mean |α₁ − α₂| over pixels fractional in either render, how many such pixels); both
+    alphas (H, W) of the same frame, rendered with different sampler seeds."""
     either = fractional(alpha1) | fractional(alpha2)
     n = int(either.sum())
     if n == 0:
@@ -74,7 +77,7 @@ def alpha_stats(alpha: np.ndarray) -> dict[str, float]:
 
 def fill_foreground(
     fg: np.ndarray, fg_alpha: np.ndarray, alpha: np.ndarray, bg: np.ndarray, radius: int = 2
-) -> np.ndarray:
+) -> tuple[np.ndarray, dict[str, int]]:
     """Unpremultiplied F (H, W, 3) wherever the α label is positive.
 
     ``fg`` (H, W, 3) is premultiplied by ``fg_alpha`` (H, W), the coverage of the shading layer's
@@ -82,11 +85,14 @@ def fill_foreground(
     tip at low ``samples``), F is the coverage-weighted mean of its neighbours within
     ``radius`` pixels (normalised convolution); where there is none, F = B (``bg``, (H, W, 3)),
     which makes :func:`coverage_corrected` leave the pixel as rendered.
+
+    Returns F and ``{"filled": pixels F came from neighbours, "fallback": pixels F = B}``.
     """
     import cv2
 
     out = unpremultiply(fg, fg_alpha)
     need = (alpha > 0) & (fg_alpha <= 0)
+    counts = {"filled": 0, "fallback": 0}
     if need.any():
         k = (2 * radius + 1, 2 * radius + 1)
         num = cv2.boxFilter(fg.astype(np.float32), -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
@@ -96,7 +102,8 @@ def fill_foreground(
         ok = need & (den > 1e-6)
         out[ok] = num[ok] / den[ok, None]
         out[need & ~ok] = bg[need & ~ok]
-    return out
+        counts = {"filled": int(ok.sum()), "fallback": int((need & ~ok).sum())}
+    return out, counts
 
 
 def coverage_corrected(
@@ -104,8 +111,11 @@ def coverage_corrected(
 ) -> np.ndarray:
     """The direct render I (H, W, 3) with its own coverage estimate replaced by the α label.
 
+    Shapes: rgb, fg (unpremultiplied F), bg (H, W, 3); alpha, fg_alpha (H, W).
+
     I's camera samples saw the character with coverage ``fg_alpha`` (H, W) — the same samples as
-    the fg layer — while α (H, W) is the converged coverage of the alpha layer. A control variate:
+    the fg layer — while α (H, W) is the far better converged coverage of the alpha layer. A
+    control variate (approximately unbiased: F = fg / fg_alpha is a ratio estimator):
     ``I + (α − fg_alpha)(F − B)``, F unpremultiplied (H, W, 3) and B (H, W, 3). It removes I's
     coverage noise and nothing else, so ``I − (αF + (1 − α)B)`` afterwards equals
     ``I − (fg_alpha·F + (1 − fg_alpha)·B)`` before: the direct render's own residual. Radiance is

@@ -137,7 +137,12 @@ def print_summary(info: dict) -> None:
 @click.option("--frames", type=int, default=None, help="Mean frames per shot (default 130).")
 @click.option("--resolution", type=str, default=None, help="WIDTHxHEIGHT (default 2160x3840).")
 @click.option("--samples", type=int, default=None, help="Beauty samples per pixel.")
-@click.option("--alpha-samples", type=int, default=None, help="Alpha pass samples per pixel.")
+@click.option(
+    "--alpha-samples",
+    type=int,
+    default=None,
+    help="Alpha layer: at most this many samples per pixel (adaptive).",
+)
 @click.option("--seed", type=int, default=None, help="Dataset seed.")
 @click.option(
     "--sampler-seed",
@@ -167,10 +172,10 @@ def main(config_path, dry_run, quiet, **flags) -> None:
         scenes = load_scenes(cfg.scene_catalog_path())
         clips = load_clips(cfg.clip_catalog_path())
         shots = plan_shots(cfg, [s["name"] for s in scenes], list(clips))
+        check_passes(cfg)
         if dry_run:
             print_summary(summary(cfg, shots))
             return
-        check_passes(cfg)
         if cfg.backend == "unreal":
             raise ConfigError("backend unreal: not available in this release; use --backend blender")
         check_paths(cfg, scenes)
@@ -202,6 +207,7 @@ def main(config_path, dry_run, quiet, **flags) -> None:
                 clips,
                 out_root,
                 manifest_dir,
+                identity=identity,
                 planned=len(shots),
                 progress=not quiet,
                 log=lambda m: click.echo(m, err=True),

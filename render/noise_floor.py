@@ -4,58 +4,77 @@ of every shot both datasets hold, measured between them.
 Render the same config twice, the second time with ``--sampler-seed S`` into another
 ``--manifests`` (same shots, other sampling noise), then run this. ``--record`` writes each
 shot's figure into the first dataset's shot records (``stats.noise_floor`` and the sampler seed
-it was measured against), where the audit and the trainer can read it.
+it was measured against), where the audit and the trainer can read it. The two datasets must
+have the same config and identity but for ``sampler_seed``; frames are streamed in pairs.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import numpy as np
 
 from render import exrio, labels
 from render.atomic import write_json_atomic
-from render.manifest import load_dataset, shot_record_path
+from render.config import ConfigError, config_from_dict, read_yaml
+from render.manifest import CONFIG, load_dataset, shot_record_path
 from render.shards import iter_shard
 
 
-def shot_alphas(dataset, shot_id: str) -> dict[str, tuple[object, int]]:
-    """{sample key: (alpha (H, W), sampler seed)} of one shot."""
-    out = {}
+def _frames(dataset, shot_id: str) -> Iterator[tuple[str, np.ndarray, int]]:
+    """(sample key, alpha (H, W), sampler seed) of one shot's frames, streamed in order."""
     for s in dataset.shards:
-        if s["shot_id"] != shot_id:
-            continue
-        for sample in iter_shard(s["path"]):
-            meta = json.loads(sample["json"])
-            out[sample["__key__"]] = (exrio.decode_alpha(sample["alpha.exr"]), meta["seeds"]["render"])
-    return out
+        if s["shot_id"] == shot_id:
+            for sample in iter_shard(s["path"]):
+                seed = json.loads(sample["json"])["seeds"]["render"]
+                yield sample["__key__"], exrio.decode_alpha(sample["alpha.exr"]), seed
+
+
+def check_pair(first: Path, second: Path) -> None:
+    """Both datasets must be the same config and identity but for ``sampler_seed``."""
+    configs = []
+    for m in (first, second):
+        saved = read_yaml(Path(m) / CONFIG)
+        identity = saved.pop("identity", None)
+        content = config_from_dict(saved).content_dict()
+        content.pop("sampler_seed")
+        configs.append((content, identity))
+    (a, ia), (b, ib) = configs
+    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if diff:
+        raise ValueError(f"{first} and {second} differ in {diff[0]}, not only in the sampler seed")
+    if ia != ib:
+        raise ValueError(f"{first} and {second} were made from other catalogs or engine versions")
 
 
 def compare(first: str | Path, second: str | Path) -> dict[str, dict]:
     """{shot_id: {"noise_floor", "pixels", "frames", "seeds"}} for shots in both datasets."""
+    first, second = Path(first), Path(second)
+    check_pair(first, second)
     a, b = load_dataset(first), load_dataset(second)
     common = sorted({s["shot_id"] for s in a.shards} & {s["shot_id"] for s in b.shards})
     if not common:
         raise ValueError(f"{first} and {second} share no shot")
     result = {}
     for shot_id in common:
-        fa, fb = shot_alphas(a, shot_id), shot_alphas(b, shot_id)
-        keys = sorted(set(fa) & set(fb))
-        total, pixels = 0.0, 0
-        for k in keys:
-            if fa[k][0].shape != fb[k][0].shape:
-                raise ValueError(f"{shot_id}: frame {k} has shape {fa[k][0].shape} vs {fb[k][0].shape}")
-            value, n = labels.noise_floor(fa[k][0], fb[k][0])
+        total, pixels, frames, seeds = 0.0, 0, 0, [None, None]
+        for (ka, fa, sa), (kb, fb, sb) in zip(_frames(a, shot_id), _frames(b, shot_id), strict=True):
+            if ka != kb or fa.shape != fb.shape:
+                raise ValueError(f"{shot_id}: frame {ka} {fa.shape} vs {kb} {fb.shape}")
+            value, n = labels.noise_floor(fa, fb)
             if n:
                 total += value * n
                 pixels += n
-        seeds = (fa[keys[0]][1], fb[keys[0]][1]) if keys else (None, None)
+            frames += 1
+            seeds = [sa, sb]
         result[shot_id] = {
             "noise_floor": round(total / pixels, 6) if pixels else None,
             "pixels": pixels,
-            "frames": len(keys),
-            "seeds": list(seeds),
+            "frames": frames,
+            "seeds": seeds,
         }
     return result
 
@@ -80,7 +99,7 @@ def main(manifest_dir: str, other_manifest_dir: str, write: bool) -> None:
     """Mean |α₁ − α₂| over pixels fractional in either render, per shot and overall."""
     try:
         figures = compare(manifest_dir, other_manifest_dir)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
     total = sum(f["noise_floor"] * f["pixels"] for f in figures.values() if f["pixels"])
     pixels = sum(f["pixels"] for f in figures.values())

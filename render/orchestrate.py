@@ -38,10 +38,19 @@ class ShotWorker:
     """Plain class wrapped by ``ray.remote`` in :func:`run`; also usable in-process."""
 
     def __init__(
-        self, backend: str, settings: RenderSettings, out_root: str, manifest_dir: str, maxsize: int
+        self,
+        backend: str,
+        settings: RenderSettings,
+        out_root: str,
+        manifest_dir: str,
+        maxsize: int,
+        identity: dict | None = None,
     ):
         from render.backends import create_renderer
+        from render.identity import check_runtime
 
+        if identity:
+            check_runtime(identity, backend)
         self.renderer = create_renderer(backend)
         self.settings = settings
         self.out_root = out_root
@@ -103,6 +112,7 @@ def run(
     out_root: Path,
     manifest_dir: Path,
     planned: int,
+    identity: dict | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> RunReport:
@@ -121,7 +131,7 @@ def run(
 
         def new_actor():
             return remote_worker.remote(
-                cfg.backend, settings, str(out_root), str(manifest_dir), cfg.shard_maxsize
+                cfg.backend, settings, str(out_root), str(manifest_dir), cfg.shard_maxsize, identity
             )
 
         queue = list(shots)

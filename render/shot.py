@@ -32,7 +32,14 @@ FIELDS = {"rgb": "rgb.exr", "alpha": "alpha.exr", "fg": "fg.exr", "bg": "bg.exr"
 
 
 # Per-frame label figures averaged into the shot record (definitions in render/labels.py).
-LABEL_FIGURES = ("residual_fractional", "residual_all", "raw_residual_fractional", "coverage_change")
+LABEL_FIGURES = (
+    "residual_fractional",
+    "residual_all",
+    "raw_residual_fractional",
+    "coverage_change",
+    "fg_filled",
+    "fg_fallback",
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ def consistent_frame(passes: FramePasses) -> tuple[FramePasses, dict[str, float]
     figures = labels.alpha_stats(passes.alpha)
     if passes.fg is None or passes.fg_alpha is None or passes.bg is None:
         return passes, figures
-    f = labels.fill_foreground(passes.fg, passes.fg_alpha, passes.alpha, passes.bg)
+    f, filled = labels.fill_foreground(passes.fg, passes.fg_alpha, passes.alpha, passes.bg)
     rgb = labels.coverage_corrected(passes.rgb, passes.alpha, f, passes.fg_alpha, passes.bg)
     frac = labels.fractional(passes.alpha)
     raw = labels.composite_residual(passes.rgb, passes.fg_alpha, f, passes.bg)
@@ -81,7 +88,12 @@ def consistent_frame(passes: FramePasses) -> tuple[FramePasses, dict[str, float]
         "residual_all": shipped["all"],
         "raw_residual_fractional": raw["fractional"],  # the direct render against its own coverage
         # How far the direct render's coverage was from the label: its sampling noise.
-        "coverage_change": float(np.abs(passes.alpha - passes.fg_alpha)[frac].mean()) if frac.any() else 0.0,
+        "coverage_change": (
+            float(np.abs(passes.alpha - passes.fg_alpha)[frac].mean()) if frac.any() else float("nan")
+        ),
+        # Share of the pixels the label sees where F had to be filled from neighbours / set to B.
+        "fg_filled": filled["filled"] / max(1, int((passes.alpha > 0).sum())),
+        "fg_fallback": filled["fallback"] / max(1, int((passes.alpha > 0).sum())),
     }
     out = FramePasses(
         rgb=rgb, alpha=passes.alpha, fg=f * passes.alpha[..., None], fg_alpha=passes.alpha, bg=passes.bg

@@ -15,6 +15,7 @@ TINY = {
     "resolution": [64, 112],
     "samples": 8,
     "alpha_samples": 32,
+    "alpha_min_samples": 8,  # below alpha_samples: adaptive sampling really stops pixels early
     "alpha_time_strata": 2,  # the stratified-shutter path at a quarter of the default's calls
     "hair_strands": 1500,
     "characters": 3,

@@ -100,6 +100,18 @@ def test_end_to_end_then_rerun_skips_everything(tiny_config: Path, tmp_path: Pat
     assert {s["split"] for s in index["shards"]} == {"train", "val"}
     assert not (tmp_path / "data" / ".work").exists() or not any((tmp_path / "data" / ".work").iterdir())
 
+    for p in (man / "shots").iterdir():  # the label figures of every shot are in its record
+        stats = json.loads(p.read_text())["stats"]
+        assert 0 < stats["fractional_alpha"] < 0.5 and stats["alpha_pass_seconds"] > 0
+        assert stats["residual_fractional"] is None or stats["residual_fractional"] < 0.06 / np.sqrt(8)
+        assert (
+            stats["alpha_cost_ratio"] > 0 and 0 <= stats["fg_fallback"] <= 1 and 0 <= stats["fg_filled"] <= 1
+        )
+    from render import contact_sheet
+
+    sheet = contact_sheet.sheet(man)
+    assert sheet.shape == (3 * 112, 5 * 64, 3) and sheet.dtype == np.uint8 and sheet.std() > 10
+
     records = {p.name: p.read_bytes() for p in (man / "shots").iterdir()}
     again = launch(tiny_config)
     assert again.returncode == 0 and "0 to render" in again.stdout

@@ -34,6 +34,11 @@ CASES = [
     (["--fstop", "0,4"], "f-stops must be positive"),
     (["--fstop", "5.6,2"], "empty range"),
     (["--fstop", "wide"], "expected LO,HI"),
+    (["--fstop", "nan,nan"], "must be finite"),
+    (["--fstop", "1.8,inf"], "must be finite"),
+    (["--fstop", "0.2,8"], "must lie in [0.5, 64.0]"),
+    (["--config", "{tmp}/fgnobg.yaml"], "fg needs bg"),
+    (["--config", "{tmp}/unrealfg.yaml", "--dry-run"], "backend unreal cannot make fg"),
     (["--config", "{tmp}/noalpha.yaml"], "must include rgb and alpha"),
     (["--config", "{tmp}/filter.yaml"], "pixel_filter 'mitchell'"),
     (["--config", "{tmp}/unrealfg.yaml"], "backend unreal cannot make fg"),
@@ -46,7 +51,8 @@ def test_bad_input(tmp_path, args, message):
     (tmp_path / "hdri.yaml").write_text(f"assets: {{hdri_dir: {tmp_path / 'no_such_dir'}}}\n")
     (tmp_path / "noalpha.yaml").write_text("passes: [rgb, fg]\n")
     (tmp_path / "filter.yaml").write_text("pixel_filter: mitchell\n")
-    (tmp_path / "unrealfg.yaml").write_text("backend: unreal\npasses: [rgb, alpha, fg]\n")
+    (tmp_path / "fgnobg.yaml").write_text("passes: [rgb, alpha, fg]\n")
+    (tmp_path / "unrealfg.yaml").write_text("backend: unreal\npasses: [rgb, alpha, fg, bg]\n")
     work = tmp_path / "work"
     work.mkdir()
     args = [a.format(tmp=tmp_path, port=_free_port()) for a in args]
@@ -120,3 +126,40 @@ def test_an_engine_upgrade_between_runs_is_refused(tmp_path):
     (man / "config.yaml").write_text(yaml.safe_dump(saved))
     result = CliRunner().invoke(main, ["--manifests", str(man), "--out", str(tmp_path / "d")])
     assert result.exit_code == 2 and "engine version changed (bpy 4.2.0, now bpy " in result.output
+
+
+def test_a_manifest_config_reproduces_its_dataset(tmp_path):
+    """manifests/config.yaml (config plus identity) is itself a valid --config."""
+    from render.config import load_config
+
+    man = _manifest_of(tmp_path, load_config().scene_catalog_path())
+    again = load_config(man / "config.yaml")
+    assert (
+        again.content_dict()
+        == load_config(None, {"scene_catalog": str(load_config().scene_catalog_path())}).content_dict()
+    )
+
+
+def test_a_malformed_identity_is_one_line(tmp_path):
+    import yaml
+
+    from render.config import load_config
+
+    man = _manifest_of(tmp_path, load_config().scene_catalog_path())
+    saved = yaml.safe_load((man / "config.yaml").read_text())
+    saved["identity"] = "corrupt"
+    (man / "config.yaml").write_text(yaml.safe_dump(saved))
+    result = CliRunner().invoke(main, ["--manifests", str(man), "--out", str(tmp_path / "d")])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "identity is not a mapping" in lines[0], (
+        result.output
+    )
+
+
+def test_a_render_node_with_another_engine_refuses_to_work():
+    """A cluster node whose bpy or anny differs from the dataset's must not add shots to it."""
+    from render.identity import check_runtime, package_version
+
+    check_runtime({"engine": package_version("bpy"), "body_model": package_version("anny")}, "blender")
+    with pytest.raises(RuntimeError, match=r"this node has bpy .*, the dataset was made with bpy 4\.2\.0"):
+        check_runtime({"engine": "bpy 4.2.0"}, "blender")

@@ -70,7 +70,8 @@ def test_fill_foreground_takes_neighbours_colour_and_falls_back_to_the_plate():
     alpha[3, 3] = 0.1  # the label sees hair next to it, where no shading sample hit
     alpha[0, 6] = 0.1  # and hair with no seen neighbour within 2 px
     bg = np.full((h, w, 3), 0.3, np.float32)
-    out = labels.fill_foreground(fg, fg_alpha, alpha, bg)
+    out, counts = labels.fill_foreground(fg, fg_alpha, alpha, bg)
+    assert counts == {"filled": 1, "fallback": 1}
     assert np.allclose(out[3, 2], (1.0, 0.0, 0.0)) and np.allclose(out[3, 3], (1.0, 0.0, 0.0))
     assert np.allclose(out[0, 6], bg[0, 6])
     corrected = labels.coverage_corrected(bg.copy(), alpha, out, fg_alpha, bg)

@@ -177,4 +177,5 @@ def coverage_emission(name: str = "alpha_override") -> bpy.types.Material:
     em.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
     em.inputs["Strength"].default_value = 1.0
     tree.links.new(em.outputs[0], out.inputs["Surface"])
+    mat.cycles.emission_sampling = "NONE"  # not a light: no light tree over the character's triangles
     return mat

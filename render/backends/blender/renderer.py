@@ -180,6 +180,7 @@ class BlenderRenderer(Renderer):
         r.film_transparent = False
         r.use_motion_blur = settings.motion_blur
         r.motion_blur_shutter = settings.shutter
+        r.motion_blur_position = "CENTER"  # the shutter straddles the frame; _alpha_strata relies on it
         r.use_persistent_data = True
         r.use_single_layer = False
         if settings.threads > 0:
