@@ -9,13 +9,15 @@ For one portrait shot (hair, walk, depth of field, motion blur) it prints:
    the shutter), adaptive (N at most), and adaptive with the stratified shutter (the default),
    with the α layer's time for each;
 3. the composite residual with OpenImageDenoise on the rgb, fg and bg layers;
-4. with ``--frame-4k``: one 2160x3840 frame with all layers at the defaults (once; long on a CPU).
+4. with ``--share-4k``: the fractional-pixel share at 2160x3840 (what the α cost scales with);
+   with ``--frame-4k``: one 2160x3840 frame with all layers at the defaults (long on a CPU).
 
 Definitions are those of ``render/labels.py`` (docs/rendering.md, "Label figures").
 
     python bench/labels.py                                   # ~15 min on 2 cores
     python bench/labels.py --resolution 144x256 --curve 64,256,1024 --adaptive 1024,4096
-    python bench/labels.py --skip-curve --frame-4k            # the 4K frame (about an hour on 2 cores)
+    python bench/labels.py --skip-curve --frame-4k            # the 4K frame (hours on 2 cores)
+    python bench/labels.py --skip-defaults --skip-curve --skip-denoise --share-4k   # minutes
 """
 
 from __future__ import annotations
@@ -194,6 +196,19 @@ def frame_4k(args) -> None:
     )
 
 
+def share_4k(args) -> None:
+    """The fractional-pixel share of the same frame at 2160x3840, from a cheap α-only render
+    (64 samples, one render over the shutter): it sets the α layer's cost at 4K."""
+    args = argparse.Namespace(**{**vars(args), "resolution": "2160x3840", "frames": 1})
+    b = Bench(args)
+    (alpha,), seconds = b.alpha_only(
+        0, alpha_samples=64, alpha_min_samples=64, alpha_threshold=0.0, alpha_time_strata=1
+    )
+    share = labels.fractional(_alpha(alpha)).mean()
+    print("\n== 2160x3840, alpha layer only, 64 samples brute force")
+    print(f"fractional-pixel share {share:.4f}   alpha-only render {seconds:.1f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resolution", default="270x480")
@@ -202,19 +217,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--curve", default="64,256,1024,4096", help="brute-force alpha samples")
     ap.add_argument("--adaptive", default="1024,4096,16384", help="adaptive alpha samples (maxima)")
+    ap.add_argument("--skip-defaults", action="store_true")
     ap.add_argument("--skip-curve", action="store_true")
     ap.add_argument("--skip-denoise", action="store_true")
     ap.add_argument("--frame-4k", action="store_true", help="also one 2160x3840 frame (long on a CPU)")
+    ap.add_argument("--share-4k", action="store_true", help="also the fractional share at 2160x3840 (cheap)")
     args = ap.parse_args()
     parse_resolution(args.resolution)
     args.curve = [int(x) for x in args.curve.split(",") if x]
     args.adaptive = [int(x) for x in args.adaptive.split(",") if x]
-    b = Bench(args)
-    defaults(b)
-    if not args.skip_curve:
-        curve(b)
-    if not args.skip_denoise:
-        denoised(b)
+    if not (args.skip_defaults and args.skip_curve and args.skip_denoise):
+        b = Bench(args)
+        if not args.skip_defaults:
+            defaults(b)
+        if not args.skip_curve:
+            curve(b)
+        if not args.skip_denoise:
+            denoised(b)
+    if args.share_4k:
+        share_4k(args)
     if args.frame_4k:
         frame_4k(args)
 
