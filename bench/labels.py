@@ -39,7 +39,7 @@ from render.backends import RenderSettings, create_renderer  # noqa: E402
 from render.catalog import load_clips, load_scenes  # noqa: E402
 from render.config import load_config, parse_resolution  # noqa: E402
 from render.plan import ShotSpec, plan_shots  # noqa: E402
-from render.shot import consistent_frame  # noqa: E402
+from render.shot import shipped_frame  # noqa: E402
 
 
 def portrait_shot(cfg, scenes, clips) -> ShotSpec:
@@ -122,7 +122,7 @@ def defaults(b: Bench) -> None:
         runs.append((frames, timing))
     (f0, t0), (f1, t1) = runs
     nf = noise([f.alpha for f in f0], [f.alpha for f in f1])
-    figs = [consistent_frame(f)[1] for f in f0]
+    figs = [shipped_frame(f, b.cfg.passes)[1] for f in f0]
     frac = np.mean([f["fractional"] for f in figs])
     ratio = np.mean([t["alpha_pass"] / t["rgb_pass"] for t in (t0, t1)])
     print(f"alpha noise floor        {nf:.5f}   (target <= 0.002)")
@@ -134,14 +134,8 @@ def defaults(b: Bench) -> None:
         f"composite residual       fractional {np.mean([f['residual_fractional'] for f in figs]):.5f}"
         f"   all {np.mean([f['residual_all'] for f in figs]):.6f}   (target <= {1 / 255:.5f} fractional)"
     )
-    raw = [
-        labels.composite_residual(
-            f.rgb, f.alpha, labels.fill_foreground(f.fg, f.fg_alpha, f.alpha, f.bg)[0], f.bg
-        )
-        for f in f0
-    ]
     print(
-        f"  direct I with label α  fractional {np.mean([r['fractional'] for r in raw]):.5f}"
+        f"  direct I with label α  fractional {np.mean([f['direct_residual_fractional'] for f in figs]):.5f}"
         "   (without the coverage control variate)"
     )
     print(f"fractional-pixel share   {frac:.4f}")
@@ -173,7 +167,7 @@ def curve(b: Bench) -> None:
 
 def denoised(b: Bench) -> None:
     files, _ = b.render(b.settings(denoise=True), "dn")
-    figs = [consistent_frame(b.renderer.read_frame(f, b.cfg.passes))[1] for f in files]
+    figs = [shipped_frame(b.renderer.read_frame(f, b.cfg.passes), b.cfg.passes)[1] for f in files]
     print("\n== with OpenImageDenoise on rgb, fg and bg")
     print(
         f"composite residual       fractional {np.mean([f['residual_fractional'] for f in figs]):.5f}"
@@ -187,7 +181,7 @@ def frame_4k(args) -> None:
     t = time.perf_counter()
     files, timing = b.render(b.settings(), "4k")
     wall = time.perf_counter() - t
-    fr, figs = consistent_frame(b.renderer.read_frame(files[0], b.cfg.passes))
+    _, figs = shipped_frame(b.renderer.read_frame(files[0], b.cfg.passes), b.cfg.passes)
     print("\n== one 2160x3840 frame, all layers, defaults")
     print("  ".join(f"{k} {v:.1f} s" for k, v in timing.items()) + f"   wall {wall:.1f} s")
     print(

@@ -43,7 +43,7 @@ class DatasetConfig:
     resolution: tuple[int, int] = (2160, 3840)
     samples: int = 64
     alpha_samples: int = 16384
-    alpha_min_samples: int = 64
+    alpha_min_samples: int = 128
     alpha_threshold: float = 0.0005
     alpha_time_strata: int = 8
     sampler_seed: int | None = None
@@ -252,6 +252,12 @@ def _check_ranges(cfg: DatasetConfig) -> None:
     for key in positive:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key}: must be a positive integer, got {getattr(cfg, key)}")
+    if cfg.alpha_time_strata > 64:
+        raise ConfigError(f"alpha_time_strata: at most 64 renders per frame, got {cfg.alpha_time_strata}")
+    if cfg.alpha_samples % cfg.alpha_time_strata:
+        raise ConfigError(
+            f"alpha_samples {cfg.alpha_samples}: must be a multiple of alpha_time_strata ({cfg.alpha_time_strata})"
+        )
     if not 0.0 <= cfg.alpha_threshold < 1.0:
         raise ConfigError(f"alpha_threshold: must be in [0, 1), got {cfg.alpha_threshold}")
     if cfg.sampler_seed is not None and cfg.sampler_seed < 0:

@@ -17,6 +17,7 @@ from render import exrio, labels
 from render.manifest import load_dataset
 from render.shards import iter_shard
 
+TILE_HEIGHT = 480  # rows taller than this are scaled down
 COLUMNS = ("I", "alpha", "F over checker", "B", "|I - comp| x50")
 
 
@@ -35,7 +36,7 @@ def checker(h: int, w: int, size: int = 8) -> np.ndarray:
 
 
 def row(sample: dict) -> np.ndarray:
-    """(H, 5W, 3) uint8 tiles of one frame."""
+    """(h, 5w, 3) uint8 tiles of one frame, h = min(H, TILE_HEIGHT)."""
     rgb = exrio.decode_rgb(sample["rgb.exr"])
     alpha = exrio.decode_alpha(sample["alpha.exr"])
     h, w = alpha.shape
@@ -45,7 +46,14 @@ def row(sample: dict) -> np.ndarray:
     resid = np.clip(labels.residual_map(rgb, alpha, f, bg) * 50, 0, 1)
     tiles = [to_srgb8(rgb), to_srgb8(np.repeat(alpha[..., None], 3, -1)), to_srgb8(over), to_srgb8(bg)]
     tiles.append((np.stack([resid, resid * 0.3, 1 - resid], -1) * 255).astype(np.uint8))
-    return np.concatenate(tiles, axis=1)
+    out = np.concatenate(tiles, axis=1)
+    if h > TILE_HEIGHT:  # a 4K frame: a sheet, not a poster
+        import cv2
+
+        out = cv2.resize(
+            out, (round(out.shape[1] * TILE_HEIGHT / h), TILE_HEIGHT), interpolation=cv2.INTER_AREA
+        )
+    return out
 
 
 def middle_frame(shards: list[dict]) -> dict:

@@ -14,6 +14,9 @@ from importlib import metadata
 # The Python package that carries each backend's engine.
 ENGINE_PACKAGES = {"blender": "bpy", "unreal": "unrealcv"}
 BODY_MODEL_PACKAGE = "anny"
+# Libraries whose versions can change the bytes of a shard: random streams (numpy), EXR encoding
+# (OpenEXR) and image filtering (opencv).
+LIBRARY_PACKAGES = ("numpy", "OpenEXR", "opencv-python-headless")
 
 
 def digest(obj: object) -> str:
@@ -30,23 +33,24 @@ def package_version(name: str) -> str:
         return f"{name} (not installed)"
 
 
-def dataset_identity(backend: str, scenes: list[dict], clips: dict[str, dict]) -> dict[str, str]:
-    """``scenes``: the catalog entries in use; ``clips``: the clip catalog."""
+def software(backend: str) -> dict[str, str]:
+    """The versions of this process's engine, body model and byte-relevant libraries."""
     return {
-        "scene_catalog": digest(scenes),
-        "clip_catalog": digest(clips),
         "engine": package_version(ENGINE_PACKAGES.get(backend, backend)),
         "body_model": package_version(BODY_MODEL_PACKAGE),
+        "libraries": ", ".join(package_version(p) for p in LIBRARY_PACKAGES),
     }
+
+
+def dataset_identity(backend: str, scenes: list[dict], clips: dict[str, dict]) -> dict[str, str]:
+    """``scenes``: the catalog entries in use; ``clips``: the clip catalog."""
+    return {"scene_catalog": digest(scenes), "clip_catalog": digest(clips), **software(backend)}
 
 
 def check_runtime(expected: dict[str, str], backend: str) -> None:
-    """Raise when this process's engine or body model differs from the dataset's (a cluster
-    node with another image must not add shots to the dataset)."""
-    here = {
-        "engine": package_version(ENGINE_PACKAGES.get(backend, backend)),
-        "body_model": package_version(BODY_MODEL_PACKAGE),
-    }
+    """Raise when this process's engine, body model or libraries differ from the dataset's (a
+    cluster node with another image must not add shots to the dataset)."""
+    here = software(backend)
     for key, value in here.items():
         if key in expected and expected[key] != value:
             raise RuntimeError(
@@ -59,6 +63,7 @@ NAMES = {
     "clip_catalog": "clip catalog",
     "engine": "engine version",
     "body_model": "body model version",
+    "libraries": "library versions",
 }
 
 

@@ -19,7 +19,7 @@ from render.atomic import write_bytes_atomic, write_text_atomic
 from render.backends import SUPPORTED_PASSES
 from render.catalog import load_clips, load_scenes
 from render.config import ConfigError, DatasetConfig, config_from_dict, load_config, read_yaml
-from render.identity import dataset_identity, identity_change
+from render.identity import dataset_identity, digest, identity_change
 from render.manifest import CONFIG, INDEX, PLAN, build_index, load_shot_records
 from render.plan import plan_bytes, plan_shots, summary
 
@@ -44,7 +44,8 @@ def check_passes(cfg: DatasetConfig) -> None:
     missing = [p for p in cfg.passes if p not in can]
     if missing:
         raise ConfigError(
-            f"passes: backend {cfg.backend} cannot make {', '.join(missing)} (it makes {', '.join(can)})"
+            f"passes: backend {cfg.backend} cannot make {', '.join(missing)} (it makes {', '.join(can)}; "
+            f"set passes: [{', '.join(p for p in cfg.passes if p in can)}] in --config)"
         )
 
 
@@ -100,6 +101,24 @@ def check_existing(cfg: DatasetConfig, manifest_dir: Path, plan: bytes, identity
             f"{plan_path}: differs from this config's plan (catalog changed?); use another --manifests"
         )
     return True
+
+
+OWNER = ".dataset"  # in --out: the digest of the dataset whose shards live there
+
+
+def dataset_token(cfg: DatasetConfig, identity: dict) -> str:
+    return digest({"config": cfg.content_dict(), "identity": identity})
+
+
+def check_out(cfg: DatasetConfig, token: str) -> None:
+    """An --out directory holds the shards of one dataset: another one (say, the same config with
+    another --sampler-seed) would overwrite them under the same names."""
+    owner = Path(cfg.out) / OWNER
+    if owner.is_file() and owner.read_text().strip() != token:
+        raise ConfigError(
+            f"out {cfg.out}: holds the shards of another dataset (same shot names would overwrite "
+            "them); pass another --out"
+        )
 
 
 def parse_sampler_seed(text: str) -> int:
@@ -183,7 +202,13 @@ def main(config_path, dry_run, quiet, **flags) -> None:
         manifest_dir = Path(cfg.manifests).resolve()
         plan = plan_bytes(shots)
         identity = dataset_identity(cfg.backend, scenes[: cfg.scenes], clips)
+        if "not installed" in identity["engine"]:
+            raise ConfigError(
+                f"backend {cfg.backend}: its engine package is missing here ({identity['engine']})"
+            )
         resuming = check_existing(cfg, manifest_dir, plan, identity)
+        token = dataset_token(cfg, identity)
+        check_out(cfg, token)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -193,6 +218,8 @@ def main(config_path, dry_run, quiet, **flags) -> None:
         write_text_atomic(manifest_dir / CONFIG, manifest_config(cfg, identity))
         write_bytes_atomic(manifest_dir / PLAN, plan)
     out_root.mkdir(parents=True, exist_ok=True)
+    if not (out_root / OWNER).is_file():
+        write_text_atomic(out_root / OWNER, token + "\n")
     done = load_shot_records(manifest_dir)
     todo = [s for s in shots if s.shot_id not in done]
     click.echo(f"plan: {len(shots)} shots, {len(done)} already done, {len(todo)} to render -> {manifest_dir}")

@@ -10,6 +10,7 @@ have the same config and identity but for ``sampler_seed``; frames are streamed 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,20 +30,26 @@ def _frames(dataset, shot_id: str) -> Iterator[tuple[str, np.ndarray, int]]:
     for s in dataset.shards:
         if s["shot_id"] == shot_id:
             for sample in iter_shard(s["path"]):
-                seed = json.loads(sample["json"])["seeds"]["render"]
-                yield sample["__key__"], exrio.decode_alpha(sample["alpha.exr"]), seed
+                try:
+                    seed = json.loads(sample["json"])["seeds"]["render"]
+                    alpha = exrio.decode_alpha(sample["alpha.exr"])
+                except KeyError as exc:
+                    raise ValueError(f"{s['path']}: sample {sample['__key__']} lacks {exc}") from None
+                yield sample["__key__"], alpha, seed
 
 
 def check_pair(first: Path, second: Path) -> None:
     """Both datasets must be the same config and identity but for ``sampler_seed``."""
-    configs = []
+    configs, seeds = [], []
     for m in (first, second):
         saved = read_yaml(Path(m) / CONFIG)
         identity = saved.pop("identity", None)
         content = config_from_dict(saved).content_dict()
-        content.pop("sampler_seed")
+        seeds.append(content.pop("sampler_seed"))
         configs.append((content, identity))
     (a, ia), (b, ib) = configs
+    if seeds[0] == seeds[1]:
+        raise ValueError(f"{first} and {second} have the same sampler seed ({seeds[0]}): nothing to measure")
     diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if diff:
         raise ValueError(f"{first} and {second} differ in {diff[0]}, not only in the sampler seed")
@@ -61,9 +68,15 @@ def compare(first: str | Path, second: str | Path) -> dict[str, dict]:
     result = {}
     for shot_id in common:
         total, pixels, frames, seeds = 0.0, 0, 0, [None, None]
-        for (ka, fa, sa), (kb, fb, sb) in zip(_frames(a, shot_id), _frames(b, shot_id), strict=True):
+        pairs = itertools.zip_longest(_frames(a, shot_id), _frames(b, shot_id))
+        for one, two in pairs:
+            if one is None or two is None:
+                raise ValueError(f"{shot_id}: the two datasets hold different numbers of frames")
+            (ka, fa, sa), (kb, fb, sb) = one, two
             if ka != kb or fa.shape != fb.shape:
                 raise ValueError(f"{shot_id}: frame {ka} {fa.shape} vs {kb} {fb.shape}")
+            if sa == sb:
+                raise ValueError(f"{shot_id}: frame {ka} was rendered with the same seed ({sa}) in both")
             value, n = labels.noise_floor(fa, fb)
             if n:
                 total += value * n

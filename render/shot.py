@@ -35,7 +35,7 @@ FIELDS = {"rgb": "rgb.exr", "alpha": "alpha.exr", "fg": "fg.exr", "bg": "bg.exr"
 LABEL_FIGURES = (
     "residual_fractional",
     "residual_all",
-    "raw_residual_fractional",
+    "direct_residual_fractional",
     "coverage_change",
     "fg_filled",
     "fg_fallback",
@@ -81,12 +81,10 @@ def consistent_frame(passes: FramePasses) -> tuple[FramePasses, dict[str, float]
     f, filled = labels.fill_foreground(passes.fg, passes.fg_alpha, passes.alpha, passes.bg)
     rgb = labels.coverage_corrected(passes.rgb, passes.alpha, f, passes.fg_alpha, passes.bg)
     frac = labels.fractional(passes.alpha)
-    raw = labels.composite_residual(passes.rgb, passes.fg_alpha, f, passes.bg)
-    shipped = labels.composite_residual(rgb, passes.alpha, f, passes.bg)
+    # The direct render against the label, before the correction: how far I's own coverage was.
+    direct = labels.composite_residual(passes.rgb, passes.alpha, f, passes.bg)
     figures |= {
-        "residual_fractional": shipped["fractional"],
-        "residual_all": shipped["all"],
-        "raw_residual_fractional": raw["fractional"],  # the direct render against its own coverage
+        "direct_residual_fractional": direct["fractional"],
         # How far the direct render's coverage was from the label: its sampling noise.
         "coverage_change": (
             float(np.abs(passes.alpha - passes.fg_alpha)[frac].mean()) if frac.any() else float("nan")
@@ -109,6 +107,23 @@ def encode_frame(passes: FramePasses, wanted: tuple[str, ...]) -> dict[str, byte
     if "bg" in wanted and passes.bg is not None:
         out[FIELDS["bg"]] = exrio.encode_rgb(passes.bg)
     return out
+
+
+def shipped_frame(passes: FramePasses, wanted: tuple[str, ...]) -> tuple[dict[str, bytes], dict[str, float]]:
+    """The encoded fields of one frame and its label figures; the composite residual is measured
+    on what is stored (half-float rgb, fg and bg), i.e. on what a reader decodes."""
+    shipped, figures = consistent_frame(passes)
+    fields = encode_frame(shipped, wanted)
+    if FIELDS["fg"] in fields and FIELDS["bg"] in fields:
+        f, _ = exrio.decode_fg(fields[FIELDS["fg"]])
+        r = labels.composite_residual(
+            exrio.decode_rgb(fields[FIELDS["rgb"]]),
+            exrio.decode_alpha(fields[FIELDS["alpha"]]),
+            f,
+            exrio.decode_rgb(fields[FIELDS["bg"]]),
+        )
+        figures |= {"residual_fractional": r["fractional"], "residual_all": r["all"]}
+    return fields, figures
 
 
 def _mean(values: list[float]) -> float | None:
@@ -145,12 +160,12 @@ def produce_shot(
 
     def samples() -> Iterator[dict]:
         for i, (path, state) in enumerate(zip(files, states, strict=True)):
-            passes, figures = consistent_frame(renderer.read_frame(path, settings.passes))
-            info = {**render_info, "rgb_coverage": "alpha" if "residual_all" in figures else "own"}
+            fields, figures = shipped_frame(renderer.read_frame(path, settings.passes), settings.passes)
+            info = {**render_info, "rgb_coverage": "alpha" if "coverage_change" in figures else "own"}
             meta = frame_metadata(shot, state, info, seed=settings.render_seed(shot), lens=lens[i])
             sample = {
                 "__key__": f"{shot.shot_id}_{i:04d}",
-                **encode_frame(passes, settings.passes),
+                **fields,
                 "json": json.dumps(meta, sort_keys=True).encode(),
             }
             written.update(k for k in sample if k != "__key__")

@@ -137,8 +137,9 @@ def test_one_or_two_workers_give_byte_identical_shards(tmp_path: Path):
         sums.append({s["shot_id"]: s["sha256"] for s in index["shards"]})
     assert len(sums[0]) == 2 and sums[0] == sums[1]
 
-    # The same config with another sampler seed: other noise only. The noise-floor tool finds
-    # 0 between the two identical datasets and a small positive figure against the third.
+    # The same config with another sampler seed: other noise only. The noise-floor tool refuses
+    # two datasets with the same seed and finds a small positive figure against the third; the
+    # third cannot share the first one's --out (its shards would overwrite them).
     from click.testing import CliRunner
 
     from render import noise_floor
@@ -146,10 +147,12 @@ def test_one_or_two_workers_give_byte_identical_shards(tmp_path: Path):
     root = tmp_path / "seed3"
     root.mkdir()
     (root / "c.yaml").write_text((tmp_path / "w1" / "c.yaml").read_text().replace("w1", "seed3"))
+    r = launch(root / "c.yaml", "--sampler-seed", "3", "--out", str(tmp_path / "w1" / "data"))
+    assert r.returncode == 2 and "holds the shards of another dataset" in r.stderr, r.stdout + r.stderr
     r = launch(root / "c.yaml", "--sampler-seed", "3")
     assert r.returncode == 0, r.stdout + r.stderr
-    same = noise_floor.compare(tmp_path / "w1" / "manifests", tmp_path / "w2" / "manifests")
-    assert all(f["noise_floor"] == 0.0 and f["pixels"] > 0 for f in same.values()), same
+    with pytest.raises(ValueError, match="same sampler seed"):
+        noise_floor.compare(tmp_path / "w1" / "manifests", tmp_path / "w2" / "manifests")
     out = CliRunner().invoke(
         noise_floor.main, [str(tmp_path / "w1" / "manifests"), str(root / "manifests"), "--record"]
     )

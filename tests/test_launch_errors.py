@@ -38,6 +38,8 @@ CASES = [
     (["--fstop", "1.8,inf"], "must be finite"),
     (["--fstop", "0.2,8"], "must lie in [0.5, 64.0]"),
     (["--config", "{tmp}/fgnobg.yaml"], "fg needs bg"),
+    (["--alpha-samples", "1001"], "must be a multiple of alpha_time_strata (8)"),
+    (["--config", "{tmp}/strata.yaml"], "at most 64 renders per frame"),
     (["--config", "{tmp}/unrealfg.yaml", "--dry-run"], "backend unreal cannot make fg"),
     (["--config", "{tmp}/noalpha.yaml"], "must include rgb and alpha"),
     (["--config", "{tmp}/filter.yaml"], "pixel_filter 'mitchell'"),
@@ -52,6 +54,7 @@ def test_bad_input(tmp_path, args, message):
     (tmp_path / "noalpha.yaml").write_text("passes: [rgb, fg]\n")
     (tmp_path / "filter.yaml").write_text("pixel_filter: mitchell\n")
     (tmp_path / "fgnobg.yaml").write_text("passes: [rgb, alpha, fg]\n")
+    (tmp_path / "strata.yaml").write_text("alpha_time_strata: 128\nalpha_samples: 1280\n")
     (tmp_path / "unrealfg.yaml").write_text("backend: unreal\npasses: [rgb, alpha, fg, bg]\n")
     work = tmp_path / "work"
     work.mkdir()

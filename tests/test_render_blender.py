@@ -16,7 +16,7 @@ from render.backends import RenderSettings, create_renderer
 from render.catalog import load_clips, load_scenes
 from render.config import load_config
 from render.plan import ShotSpec, plan_shots
-from render.shot import consistent_frame
+from render.shot import shipped_frame
 
 pytestmark = pytest.mark.slow
 KERNEL = np.ones((3, 3), np.uint8)
@@ -127,19 +127,21 @@ def test_foreground_is_the_character_lit_by_the_scene(setup):
 
 
 def test_composite_identity_within_the_sampling_noise(setup):
-    """I = αF + (1 − α)B over fractional pixels, within a tolerance that falls as 1/√samples
-    (the background's sampling noise between the samples that hit and missed the character);
-    the direct render against the label α is far outside it (its own coverage is noisier)."""
+    """I = αF + (1 − α)B over fractional pixels of the stored (half-float) fields, within a
+    tolerance that falls as 1/√samples (the background's sampling noise between the samples that
+    hit and missed the character). By construction this holds for any α (the correction moves I
+    with α): it checks that beauty, fg and bg share their samples. α's own correctness is tested
+    against the beauty's coverage below. The direct render against the label α is far outside
+    the tolerance (its own coverage is noisier)."""
     *_, settings, frames, _ = setup
     tol = 0.06 / np.sqrt(settings.samples)
     for fr in frames:
-        shipped, fig = consistent_frame(fr)
+        fields, fig = shipped_frame(fr, settings.passes)
         assert fig["residual_fractional"] < tol, fig
         assert fig["residual_all"] < tol / 5, fig
-        f = labels.unpremultiply(shipped.fg, shipped.fg_alpha)
-        assert labels.composite_residual(shipped.rgb, shipped.alpha, f, shipped.bg)["fractional"] < tol
-        direct = labels.composite_residual(fr.rgb, fr.alpha, f, fr.bg)["fractional"]
-        assert direct > 2 * fig["residual_fractional"], (direct, fig)
+        assert fig["direct_residual_fractional"] > 2 * fig["residual_fractional"], fig
+        f, a = exrio.decode_fg(fields["fg.exr"])
+        assert np.array_equal(a, exrio.decode_alpha(fields["alpha.exr"]))
 
 
 def test_noise_floor_between_sampler_seeds(setup):
@@ -249,9 +251,11 @@ def test_alpha_agrees_with_the_beauty_coverage_in_expectation(setup):
     assert np.abs(d).mean() < 1.3 * e.mean(), (np.abs(d).mean(), e.mean())
 
 
-def test_adaptive_sampling_changes_the_alpha_layer(setup):
-    """With alpha_min_samples below alpha_samples, pixels stop early: the α layer differs from
-    the same render with adaptive sampling off (threshold 0), and only slightly."""
+def test_adaptive_sampling_changes_the_alpha_layer_without_bias(setup):
+    """With alpha_min_samples below alpha_samples, pixels stop early: the α layer differs from the
+    same render with adaptive sampling off (threshold 0, same seed, so the same sample prefix).
+    Stopping early must not snap faint coverage (strand tips, blur tails) to 0: over pixels the
+    full render sees as faint, the signed difference is tiny and almost none became 0."""
     shot, scenes, clips, renderer, settings, _, factory = setup
     one = dataclasses.replace(shot, frame_count=1)
     base = dataclasses.replace(settings, passes=("alpha",))
@@ -259,8 +263,12 @@ def test_adaptive_sampling_changes_the_alpha_layer(setup):
     full = _alpha_only(
         renderer, one, scenes, clips, dataclasses.replace(base, alpha_threshold=0.0), factory.mktemp("full")
     )
-    changed = adaptive != full
-    assert changed.any() and np.abs(adaptive - full).mean() < 0.01
+    assert (adaptive != full).any()
+    faint = (full > 0) & (full < 0.3)
+    assert faint.sum() > 20
+    assert abs((adaptive - full)[faint].mean()) < 0.002, (adaptive - full)[faint].mean()
+    lost = (adaptive == 0) & (full > 0.01)
+    assert lost.sum() <= 0.02 * faint.sum(), (lost.sum(), faint.sum())
 
 
 def test_backends_declare_the_same_passes_where_launch_checks_them():
