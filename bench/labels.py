@@ -16,7 +16,7 @@ Definitions are those of ``render/labels.py`` (docs/rendering.md, "Label figures
 
     python bench/labels.py                                   # ~15 min on 2 cores
     python bench/labels.py --resolution 144x256 --curve 64,256,1024 --adaptive 1024,4096
-    python bench/labels.py --skip-curve --frame-4k            # the 4K frame (hours on 2 cores)
+    python bench/labels.py --skip-defaults --skip-curve --skip-denoise --frame-4k   # the 4K frame (~3 h on 2 cores)
     python bench/labels.py --skip-defaults --skip-curve --skip-denoise --share-4k   # minutes
 """
 
