@@ -16,6 +16,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m render.launch --config configs/demo.yaml
+	$(BIN)/python -m render.audit manifests/demo --deep --report data/demo/audit.html --json data/demo/audit.json
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,6 +26,11 @@ FORMAT = "amatte4k-manifest/1"
 INDEX = "index.json"
 PLAN = "plan.jsonl"
 CONFIG = "config.yaml"
+# The shard root (``--out``): shards in SHARD_DIR, each shot's render work in WORK_DIR/<shot_id>.
+SHARD_DIR = "shards"
+WORK_DIR = ".work"
+# The sample field each render pass is stored as (docs/dataset_format.md).
+FIELDS = {"rgb": "rgb.exr", "alpha": "alpha.exr", "fg": "fg.exr", "bg": "bg.exr"}
 
 
 @dataclass(frozen=True)

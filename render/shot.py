@@ -21,15 +21,18 @@ import numpy as np
 
 from render import exrio, labels
 from render.backends.base import FramePasses, Renderer, RenderSettings
-from render.manifest import ShardEntry, ShotRecord, relative_url, write_shot_record
+from render.manifest import (
+    FIELDS,
+    SHARD_DIR,
+    WORK_DIR,
+    ShardEntry,
+    ShotRecord,
+    relative_url,
+    write_shot_record,
+)
 from render.plan import ShotSpec
 from render.shards import write_shards
 from render.timeline import frame_metadata, frame_states
-
-WORK_DIR = ".work"
-SHARD_DIR = "shards"
-FIELDS = {"rgb": "rgb.exr", "alpha": "alpha.exr", "fg": "fg.exr", "bg": "bg.exr"}
-
 
 # Per-frame label figures averaged into the shot record (definitions in render/labels.py).
 LABEL_FIGURES = (

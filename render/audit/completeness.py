@@ -1,0 +1,328 @@
+"""The manifest directory against the plan: which shots are there, missing, extra, failed,
+duplicated or partial, whether the index agrees with the shot records, and which files on disk
+nobody lists. Reads the raw files itself (not :func:`render.manifest.load_shot_records`, which
+keys records by shot id and would hide a duplicate)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from render.audit.problems import Problem, error, warning
+from render.manifest import CONFIG, FIELDS, FORMAT, INDEX, PLAN, WORK_DIR, ShotRecord, resolve_url
+
+
+@dataclass
+class Manifest:
+    """What the manifest directory holds, as read (problems found while reading included)."""
+
+    root: Path
+    config: dict = field(default_factory=dict)
+    plan: dict[str, dict] = field(default_factory=dict)  # shot id -> its plan line
+    records: dict[str, ShotRecord] = field(default_factory=dict)  # shot id -> first record read
+    failures: dict[str, dict] = field(default_factory=dict)
+    index: dict | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def shards_of(self, shot_id: str) -> list[dict]:
+        rec = self.records[shot_id]
+        return [
+            {
+                "url": s.url,
+                "path": resolve_url(s.url, self.root),
+                "sha256": s.sha256,
+                "bytes": s.bytes,
+                "frames": s.frames,
+            }
+            for s in rec.shards
+        ]
+
+
+def _json(path: Path, problems: list[Problem], check: str) -> object | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        problems.append(error("completeness", check, f"{path.name}: unreadable ({exc})"))
+        return None
+
+
+def read_manifest(root: str | Path) -> Manifest:
+    m = Manifest(Path(root))
+    p = m.problems
+    cfg_path = m.root / CONFIG
+    if not cfg_path.is_file():
+        p.append(error("completeness", "config_missing", f"{CONFIG} is missing"))
+    else:
+        try:
+            m.config = yaml.safe_load(cfg_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            p.append(error("completeness", "config_unreadable", f"{CONFIG}: not valid YAML ({exc})"))
+    plan_path = m.root / PLAN
+    if not plan_path.is_file():
+        p.append(
+            error("completeness", "plan_missing", f"{PLAN} is missing: nothing to check the shots against")
+        )
+    else:
+        for n, line in enumerate(plan_path.read_text().splitlines(), 1):
+            try:
+                shot = json.loads(line)
+                sid = shot["shot_id"]
+            except (ValueError, KeyError, TypeError) as exc:
+                p.append(error("completeness", "plan_unreadable", f"{PLAN} line {n}: unreadable ({exc})"))
+                continue
+            if sid in m.plan:
+                p.append(error("completeness", "duplicate_shot", f"{PLAN} plans {sid} twice", shot=sid))
+            m.plan.setdefault(sid, shot)
+    for path in sorted((m.root / "shots").glob("*.json")):
+        d = _json(path, p, "record_unreadable")
+        if d is None:
+            continue
+        try:
+            rec = ShotRecord.from_json(d)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as exc:
+            p.append(
+                error("completeness", "record_unreadable", f"shots/{path.name}: not a shot record ({exc})")
+            )
+            continue
+        if path.stem != rec.shot_id:
+            p.append(
+                error(
+                    "completeness",
+                    "record_name",
+                    f"shots/{path.name} holds the record of {rec.shot_id}",
+                    shot=rec.shot_id,
+                )
+            )
+        if rec.shot_id in m.records:
+            p.append(
+                error(
+                    "completeness",
+                    "duplicate_shot",
+                    f"{rec.shot_id} is recorded twice (shots/{path.name})",
+                    shot=rec.shot_id,
+                )
+            )
+            continue
+        m.records[rec.shot_id] = rec
+    for path in sorted((m.root / "failed").glob("*.json")):
+        d = _json(path, p, "failure_unreadable")
+        m.failures[path.stem] = d if isinstance(d, dict) else {}
+    index_path = m.root / INDEX
+    if not index_path.is_file():
+        p.append(error("completeness", "index_missing", f"{INDEX} is missing"))
+    else:
+        d = _json(index_path, p, "index_unreadable")
+        if isinstance(d, dict) and d.get("format") != FORMAT:
+            p.append(
+                error(
+                    "completeness",
+                    "index_format",
+                    f"{INDEX}: format {d.get('format')!r}, expected {FORMAT!r}",
+                )
+            )
+        elif isinstance(d, dict):
+            m.index = d
+    return m
+
+
+def expected_fields(config: dict) -> set[str]:
+    passes = config.get("passes") or ["rgb", "alpha"]
+    return {"json"} | {FIELDS[p] for p in passes if p in FIELDS} | {FIELDS["rgb"], FIELDS["alpha"]}
+
+
+def check(m: Manifest) -> list[Problem]:
+    """Completeness problems of a read manifest (the reading problems are in ``m.problems``)."""
+    out: list[Problem] = []
+    planned, done, failed = set(m.plan), set(m.records), set(m.failures)
+    for sid in sorted(planned - done - failed):
+        out.append(
+            error(
+                "completeness", "missing_shot", f"{sid} is planned but neither recorded nor failed", shot=sid
+            )
+        )
+    for sid in sorted(done - planned):
+        out.append(error("completeness", "extra_shot", f"{sid} is recorded but not in the plan", shot=sid))
+    for sid in sorted(failed & done):
+        out.append(
+            error("completeness", "done_and_failed", f"{sid} is both recorded and in failed/", shot=sid)
+        )
+    for sid in sorted(failed - done):
+        msg = str(m.failures[sid].get("error", "no error text")).strip().splitlines()
+        out.append(
+            error("completeness", "failed_shot", f"{sid} failed: {msg[-1] if msg else ''}"[:300], shot=sid)
+        )
+    want_fields = expected_fields(m.config) if m.config else None
+    seen_urls: dict[str, str] = {}
+    for sid, rec in sorted(m.records.items()):
+        plan = m.plan.get(sid)
+        if plan is not None and rec.frames != plan.get("frame_count"):
+            out.append(
+                error(
+                    "completeness",
+                    "partial_shot",
+                    f"{rec.frames} frames recorded, {plan.get('frame_count')} planned",
+                    shot=sid,
+                )
+            )
+        if plan is not None and (rec.scene, rec.split) != (plan.get("scene"), plan.get("split")):
+            out.append(
+                error(
+                    "completeness",
+                    "record_plan",
+                    f"record says {rec.scene}/{rec.split}, plan {plan.get('scene')}/{plan.get('split')}",
+                    shot=sid,
+                )
+            )
+        if sum(s.frames for s in rec.shards) != rec.frames:
+            out.append(
+                error(
+                    "completeness",
+                    "record_frames",
+                    f"shards hold {sum(s.frames for s in rec.shards)} frames, the record says {rec.frames}",
+                    shot=sid,
+                )
+            )
+        if want_fields is not None and set(rec.fields) != want_fields:
+            out.append(
+                error(
+                    "completeness",
+                    "record_fields",
+                    f"fields {sorted(rec.fields)}, the config's passes give {sorted(want_fields)}",
+                    shot=sid,
+                )
+            )
+        for s in rec.shards:
+            if s.url in seen_urls:
+                out.append(
+                    error(
+                        "completeness",
+                        "duplicate_shard",
+                        f"listed by {seen_urls[s.url]} and {sid}",
+                        shot=sid,
+                        shard=s.url,
+                    )
+                )
+            seen_urls.setdefault(s.url, sid)
+    out += _index_agrees(m)
+    return out
+
+
+def _index_agrees(m: Manifest) -> list[Problem]:
+    if m.index is None:
+        return []
+    out = []
+    listed: dict[str, dict] = {}
+    for s in m.index.get("shards", []):
+        url = s.get("url")
+        if url in listed:
+            out.append(
+                error(
+                    "completeness",
+                    "duplicate_shard",
+                    "the index lists this shard twice",
+                    shard=url,
+                    shot=s.get("shot_id"),
+                )
+            )
+        listed[url] = s
+    recorded = {s.url: (sid, s) for sid, rec in m.records.items() for s in rec.shards}
+    for url in sorted(set(listed) - set(recorded)):
+        out.append(
+            error(
+                "completeness",
+                "index_stale",
+                "in the index but in no shot record",
+                shard=url,
+                shot=listed[url].get("shot_id"),
+            )
+        )
+    for url in sorted(set(recorded) - set(listed)):
+        out.append(
+            error(
+                "completeness",
+                "index_stale",
+                "in a shot record but not in the index",
+                shard=url,
+                shot=recorded[url][0],
+            )
+        )
+    for url in sorted(set(listed) & set(recorded)):
+        sid, s = recorded[url]
+        got = listed[url]
+        if (got.get("sha256"), got.get("bytes"), got.get("frames"), got.get("shot_id")) != (
+            s.sha256,
+            s.bytes,
+            s.frames,
+            sid,
+        ):
+            out.append(
+                error(
+                    "completeness",
+                    "index_stale",
+                    "the index and the shot record disagree on this shard",
+                    shard=url,
+                    shot=sid,
+                )
+            )
+    if m.plan and m.index.get("planned_shots") != len(m.plan):
+        out.append(
+            error(
+                "completeness",
+                "index_stale",
+                f"the index says {m.index.get('planned_shots')} planned shots, the plan has {len(m.plan)}",
+            )
+        )
+    return out
+
+
+def stray_files(m: Manifest) -> list[Problem]:
+    """Files beside the listed shards that nobody lists: orphaned shards (an error: a reader that
+    globs the folder would read them), temporary shards and render work folders (warnings: a run
+    in progress or a crash)."""
+    out: list[Problem] = []
+    listed: set[Path] = set()
+    folders: set[Path] = set()
+    for rec in m.records.values():
+        for s in rec.shards:
+            if "://" in s.url:
+                continue
+            path = Path(resolve_url(s.url, m.root))
+            listed.add(path)
+            folders.add(path.parent)
+    if m.index is not None:
+        for s in m.index.get("shards", []):
+            if "://" not in str(s.get("url", "")):
+                folders.add(Path(resolve_url(s["url"], m.root)).parent)
+    for folder in sorted(folders):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.name.endswith(".tar") and not path.name.startswith(".") and path.resolve() not in listed:
+                out.append(
+                    error(
+                        "completeness", "orphan_shard", f"{path.name} is in no shot record", shard=str(path)
+                    )
+                )
+            elif ".tar.tmp-" in path.name:
+                out.append(
+                    warning(
+                        "completeness",
+                        "temporary_file",
+                        f"{path.name}: a shard being written or left by a crash",
+                        shard=str(path),
+                    )
+                )
+        work = folder.parent / WORK_DIR
+        if work.is_dir() and any(work.iterdir()):
+            names = sorted(p.name for p in work.iterdir())
+            out.append(
+                warning(
+                    "completeness",
+                    "work_leftover",
+                    f"{work}: render work of {', '.join(names[:5])}{'…' if len(names) > 5 else ''}",
+                )
+            )
+    return out

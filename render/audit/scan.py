@@ -1,0 +1,417 @@
+"""One shot's shards, streamed once: hashed, walked member by member, decoded and checked.
+
+Each shard is read sequentially exactly once (the SHA-256 is computed from the same bytes the
+tar reader sees), one sample in memory at a time, so a worker holds one 4K frame, never a shard.
+Runs in a worker process (:mod:`render.audit.runner`); takes and returns plain picklable data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from render import exrio, labels
+from render.audit import frames, metadata
+from render.audit.problems import Problem, error, warning
+from render.audit.sparsity import WindowedChange, window_frames
+from render.plan import ShotSpec
+from render.shards import check_member_name
+from render.timeline import FrameState, frame_states
+
+THUMB_HEIGHT = 200
+KEY_FIELD = "__key__"
+
+
+@dataclass(frozen=True)
+class ShotTask:
+    shot_id: str
+    plan: dict | None  # the shot's line of plan.jsonl (None: the shot is not in the plan)
+    fields: tuple[str, ...]  # what the shot record says every sample holds
+    frames: int  # frames the shot record lists
+    shards: tuple[dict, ...]  # {"url", "path", "sha256", "bytes", "frames"}, in order
+    deep: bool = False
+    sample: int | None = None  # decode only this many frames (evenly spaced); None = all
+    thumbs: bool = False  # make contact-sheet thumbnails (first, middle, last frame)
+    clip: dict | None = None  # the clip catalog entry, to recompute poses (None: not checked)
+    thresholds: frames.Thresholds = field(default_factory=frames.Thresholds)
+
+
+@dataclass
+class ShotAudit:
+    shot_id: str
+    problems: list[Problem] = field(default_factory=list)
+    frames: list[dict] = field(default_factory=list)  # per decoded frame: key, shard, frame, figures
+    frames_read: int = 0  # samples walked (decoded or not)
+    histogram: np.ndarray = field(default_factory=lambda: np.zeros(frames.HIST_BINS + 2, np.int64))
+    sparsity: dict = field(default_factory=dict)  # "alpha" / "image": WindowedChange.to_json()
+    thumbs: dict = field(default_factory=dict)  # frame -> {"image", "alpha", "fg", "bg"}: JPEG bytes
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+
+class _HashingReader(io.RawIOBase):
+    """A read-only stream that hashes and counts what passes through it."""
+
+    def __init__(self, raw):
+        self.raw, self.sha, self.count = raw, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = self.raw.readinto(buf)
+        if n:
+            self.sha.update(memoryview(buf)[:n])
+            self.count += n
+        return n or 0
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def open_url(path: str):
+    """A binary stream of a shard: a local path, or any URL fsspec understands (s3://, gs://…)."""
+    if "://" in path:
+        import fsspec
+
+        return fsspec.open(path, "rb").open()
+    return open(path, "rb")
+
+
+def chosen_frames(n: int, k: int | None) -> set[int]:
+    """Frames to decode: all, or ``k`` evenly spaced ones including the first and the last."""
+    if k is None or k >= n:
+        return set(range(n))
+    return {int(round(x)) for x in np.linspace(0, n - 1, max(1, k))}
+
+
+def sheet_frames(n: int) -> set[int]:
+    return {0, n // 2, n - 1} if n > 0 else set()
+
+
+def _thumb(img: np.ndarray) -> bytes:
+    h, w = img.shape[:2]
+    if h > THUMB_HEIGHT:
+        img = cv2.resize(
+            img, (max(1, round(w * THUMB_HEIGHT / h)), THUMB_HEIGHT), interpolation=cv2.INTER_AREA
+        )
+    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+    assert ok
+    return buf.tobytes()
+
+
+def thumbnails(rgb, alpha, fg, bg) -> dict[str, bytes]:
+    """JPEG thumbnails of one frame: I with α overlaid (the background dimmed by 1 − α, the
+    subject's colours untouched, the α = 0.5 contour in magenta), α, F over a checkerboard, B."""
+    shown = frames.display(rgb)
+    overlay = shown * (0.45 + 0.55 * alpha[..., None])
+    edge = cv2.morphologyEx((alpha > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    overlay[edge > 0] = (1.0, 0.1, 0.8)
+    out = {
+        "image": _thumb((overlay * 255 + 0.5).astype(np.uint8)),
+        "alpha": _thumb(np.repeat((alpha[..., None] * 255 + 0.5).astype(np.uint8), 3, -1)),
+    }
+    if fg is not None:
+        h, w = alpha.shape
+        yy, xx = np.mgrid[0:h, 0:w]
+        cell = max(4, h // 24)
+        board = (((yy // cell + xx // cell) % 2) * 0.3 + 0.2).astype(np.float32)[..., None].repeat(3, -1)
+        out["fg"] = _thumb((frames.display(labels.composite(alpha, fg, board)) * 255 + 0.5).astype(np.uint8))
+    if bg is not None:
+        out["bg"] = _thumb((frames.display(bg) * 255 + 0.5).astype(np.uint8))
+    return out
+
+
+def _samples(tar: tarfile.TarFile, url: str, problems: list[Problem], shot: str) -> Iterator[dict]:
+    """Group consecutive members into samples; unsafe or malformed members become problems
+    and are skipped (never extracted)."""
+    current: dict | None = None
+    for member in tar:
+        try:
+            check_member_name(member.name, url)
+        except ValueError:
+            problems.append(
+                error(
+                    "integrity", "unsafe_member", f"unsafe member name {member.name!r}", shot=shot, shard=url
+                )
+            )
+            continue
+        if not member.isfile():
+            kind = "symlink" if member.issym() else "hard link" if member.islnk() else "not a regular file"
+            problems.append(
+                error(
+                    "integrity", "unsafe_member", f"member {member.name!r} is a {kind}", shot=shot, shard=url
+                )
+            )
+            continue
+        key, _, fld = member.name.partition(".")
+        if not fld:
+            problems.append(
+                error(
+                    "integrity",
+                    "malformed_member",
+                    f"member {member.name!r} has no field",
+                    shot=shot,
+                    shard=url,
+                )
+            )
+            continue
+        if current is not None and current[KEY_FIELD] != key:
+            yield current
+            current = None
+        if current is None:
+            current = {KEY_FIELD: key}
+        f = tar.extractfile(member)
+        data = f.read() if f is not None else b""
+        if fld in current:
+            problems.append(
+                error(
+                    "integrity",
+                    "duplicate_member",
+                    f"member {member.name!r} appears twice",
+                    shot=shot,
+                    shard=url,
+                    key=key,
+                )
+            )
+        current[fld] = data
+    if current is not None:
+        yield current
+
+
+def _frame_of(key: str, shot_id: str) -> int | None:
+    prefix = f"{shot_id}_"
+    if not key.startswith(prefix) or not key[len(prefix) :].isdigit():
+        return None
+    return int(key[len(prefix) :])
+
+
+class _Frames:
+    """Everything one shot accumulates over its frames."""
+
+    def __init__(self, task: ShotTask, spec: ShotSpec | None, result: ShotAudit):
+        self.task, self.spec, self.result = task, spec, result
+        self.seen: dict[int, str] = {}
+        n = task.frames
+        self.decode = chosen_frames(n, task.sample)
+        self.sheet = sheet_frames(n) if task.thumbs else set()
+        self.decode |= self.sheet
+        self.states: list[FrameState] | None = None
+        if spec is not None and task.clip is not None:
+            self.states = frame_states(spec, task.clip)[1:-1]
+        fps = spec.fps if spec is not None else 30
+        win = window_frames(fps, task.thresholds.window_seconds)
+        self.change = {
+            "alpha": WindowedChange(win, task.thresholds.change),
+            "image": WindowedChange(win, task.thresholds.change),
+        }
+        self.resolution = tuple(spec.resolution) if spec is not None else None
+
+    def where(self, url: str, key: str, frame: int | None) -> dict:
+        return {"shot": self.task.shot_id, "shard": url, "key": key, "frame": frame}
+
+    def sample(self, sample: dict, url: str) -> None:
+        t, res = self.task, self.result
+        key = sample[KEY_FIELD]
+        frame = _frame_of(key, t.shot_id)
+        at = self.where(url, key, frame)
+        res.frames_read += 1
+        if frame is None:
+            res.problems.append(
+                error("integrity", "foreign_member", f"key {key!r} is not a frame of {t.shot_id}", **at)
+            )
+            return
+        if frame in self.seen:
+            res.problems.append(
+                error("completeness", "duplicate_frame", f"frame {frame} also in {self.seen[frame]}", **at)
+            )
+            return
+        self.seen[frame] = url
+        if frame >= t.frames:
+            res.problems.append(
+                error(
+                    "completeness", "extra_frame", f"frame {frame} beyond the shot's {t.frames} frames", **at
+                )
+            )
+        have = set(sample) - {KEY_FIELD}
+        for fld in sorted(set(t.fields) - have):
+            res.problems.append(
+                error("integrity", "missing_field", f"no {fld} (the shot record lists it)", **at)
+            )
+        for fld in sorted(have - set(t.fields)):
+            res.problems.append(error("integrity", "extra_member", f"unlisted member {key}.{fld}", **at))
+        self._json(sample.get("json"), frame, at)
+        if frame in self.decode:
+            self._decode(sample, frame, at)
+
+    def _json(self, raw: bytes | None, frame: int, at: dict) -> None:
+        if raw is None:
+            return
+        try:
+            meta = json.loads(raw)
+        except ValueError as exc:
+            self.result.problems.append(
+                error("integrity", "json_unreadable", f"json does not parse ({exc})", **at)
+            )
+            return
+        if self.spec is None:
+            return
+        state = self.states[frame] if self.states is not None and frame < len(self.states) else None
+        for msg in metadata.json_findings(meta, self.spec, frame, state):
+            self.result.problems.append(error("integrity", "json_mismatch", msg, **at))
+
+    def _decode(self, sample: dict, frame: int, at: dict) -> None:
+        t, res = self.task, self.result
+        decoded: dict[str, dict[str, np.ndarray]] = {}
+        for fld in sorted(k for k in sample if k.endswith(".exr")):
+            try:
+                ch = exrio.decode(sample[fld])
+            except ValueError as exc:
+                res.problems.append(error("integrity", "exr_unreadable", f"{fld}: {exc}", **at))
+                continue
+            found = frames.check_channels(fld, ch, self.resolution) if self.resolution else []
+            for check, msg in found:
+                res.problems.append(error("integrity", check, msg, **at))
+            if not found:  # only well-formed layers go on to the label checks
+                decoded[fld] = ch
+        if "alpha.exr" not in decoded:
+            return
+        alpha = np.asarray(decoded["alpha.exr"]["A"], dtype=np.float32)
+        # Whole colour arrays only where they are used: the deep checks and the contact sheet.
+        full = t.deep or frame in self.sheet
+        rgb_ch, bg_ch, fg_ch = (decoded.get(k) for k in ("rgb.exr", "bg.exr", "fg.exr"))
+        shown = frames.display(frames.channel_luminance(rgb_ch)) if rgb_ch else None
+        rgb = frames.colour(rgb_ch) if full and rgb_ch else None
+        bg = frames.colour(bg_ch) if full and bg_ch else None
+        fg = None
+        if fg_ch is not None:
+            a = fg_ch["A"]
+            if not np.array_equal(a, alpha):
+                n = int(np.count_nonzero(a != alpha))
+                res.problems.append(
+                    error("integrity", "fg_alpha", f"fg.exr A differs from alpha.exr on {n} pixels", **at)
+                )
+            if full:
+                fg = labels.unpremultiply(frames.colour(fg_ch), a)
+        figures = frames.frame_figures(rgb, alpha, fg, bg, t.thresholds, t.deep, shown)
+        for check, msg in frames.label_findings(figures, t.thresholds):
+            res.problems.append(warning("labels", check, msg, **at))
+        res.frames.append({"key": at["key"], "shard": at["shard"], "frame": frame, **figures})
+        res.histogram += frames.alpha_histogram(alpha)
+        self.change["alpha"].add(alpha)
+        if shown is not None:
+            self.change["image"].add(shown)
+        if frame in self.sheet and rgb is not None:
+            res.thumbs[frame] = thumbnails(rgb, alpha, fg, bg)
+
+    def finish(self) -> None:
+        t, res = self.task, self.result
+        missing = sorted(set(range(t.frames)) - set(self.seen))
+        for lo, hi in _runs(missing):
+            what = f"frame {lo}" if lo == hi else f"frames {lo}–{hi}"
+            res.problems.append(
+                error(
+                    "completeness", "missing_frame", f"{what} of {t.frames} missing", shot=t.shot_id, frame=lo
+                )
+            )
+        res.sparsity = {k: (v.finish(), v.to_json())[1] for k, v in self.change.items()}
+
+
+def _runs(values: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for v in values:
+        if out and v == out[-1][1] + 1:
+            out[-1] = (out[-1][0], v)
+        else:
+            out.append((v, v))
+    return out
+
+
+def scan_shard(entry: dict, acc: _Frames) -> None:
+    """Stream one shard: hash it, walk its members, hand each sample to ``acc``."""
+    res, url, shot = acc.result, entry["url"], acc.task.shot_id
+    try:
+        raw = open_url(entry["path"])
+    except (OSError, ValueError) as exc:
+        res.problems.append(
+            error("integrity", "shard_missing", f"cannot open the shard ({exc})", shot=shot, shard=url)
+        )
+        return
+    reader = _HashingReader(raw)
+    n_before = res.frames_read
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(reader, 1 << 20), mode="r|") as tar:
+            for sample in _samples(tar, url, res.problems, shot):
+                acc.sample(sample, url)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        res.problems.append(
+            error("integrity", "tar_malformed", f"not a well-formed tar ({exc})", shot=shot, shard=url)
+        )
+    finally:
+        try:
+            reader.drain()
+        except OSError:
+            pass
+        raw.close()
+    res.bytes_read += reader.count
+    if reader.count != entry["bytes"]:
+        res.problems.append(
+            error(
+                "integrity",
+                "size",
+                f"{reader.count} bytes, the index says {entry['bytes']}",
+                shot=shot,
+                shard=url,
+            )
+        )
+    digest = reader.sha.hexdigest()
+    if digest != entry["sha256"]:
+        res.problems.append(
+            error(
+                "integrity",
+                "sha256",
+                f"sha256 {digest[:12]}…, the index says {entry['sha256'][:12]}…",
+                shot=shot,
+                shard=url,
+            )
+        )
+    if res.frames_read - n_before != entry["frames"]:
+        res.problems.append(
+            error(
+                "integrity",
+                "shard_frames",
+                f"{res.frames_read - n_before} samples, the index says {entry['frames']}",
+                shot=shot,
+                shard=url,
+            )
+        )
+
+
+def audit_shot(task: ShotTask) -> ShotAudit:
+    """Audit one shot: every shard of it, every sample, the chosen frames decoded."""
+    t0 = time.perf_counter()
+    res = ShotAudit(task.shot_id)
+    spec = None
+    if task.plan is not None:
+        try:
+            spec = ShotSpec.from_json(task.plan)
+        except (TypeError, KeyError, ValueError) as exc:
+            res.problems.append(
+                error("completeness", "plan_unreadable", f"plan entry unreadable ({exc})", shot=task.shot_id)
+            )
+    acc = _Frames(task, spec, res)
+    for entry in task.shards:
+        scan_shard(entry, acc)
+    acc.finish()
+    res.seconds = time.perf_counter() - t0
+    return res
