@@ -9,8 +9,8 @@
    second and that process's peak resident memory (one frame at a time per worker is the
    design: the figure should stay near one decoded 4K frame set, not grow with the shard).
 
-    python bench/audit.py                         # ~1-2 min on 2 cores
-    python bench/audit.py manifests/demo --frames-4k 4 --repeats 5
+    python bench/audit.py                         # ~3 min on 2 cores
+    python bench/audit.py manifests/demo --frames-4k 6 --repeats 5 --repeats-4k 5
 """
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ print(json.dumps({"seconds": dt, "frames": r.summary["counts"]["frames_decoded"]
 """
 
 
-def at_4k(src: Path, frames: int) -> None:
-    print(f"== audit at 2160x3840 ({frames} frames upscaled from {src}) ==")
+def at_4k(src: Path, frames: int, repeats: int) -> None:
+    print(f"== audit at 2160x3840 ({frames} frames upscaled from {src}; {repeats} runs each, alternating) ==")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         manifests = upscale_dataset(src, Path(tmp), frames)
@@ -146,19 +146,28 @@ def at_4k(src: Path, frames: int) -> None:
         print(
             f"  built in {time.perf_counter() - t0:.1f} s: {size / 1e6:.0f} MB of shards ({size / frames / 1e6:.0f} MB/frame)"
         )
-        for mode in ("shallow", "deep"):
-            r = subprocess.run(
-                [sys.executable, "-c", CHILD, str(manifests), mode],
-                capture_output=True,
-                text=True,
-                cwd=REPO,
-                check=True,
-            )
-            d = json.loads(r.stdout.strip().splitlines()[-1])
+        runs: dict[str, list[dict]] = {"shallow": [], "deep": []}
+        for _ in range(repeats):
+            for mode in runs:
+                r = subprocess.run(
+                    [sys.executable, "-c", CHILD, str(manifests), mode],
+                    capture_output=True,
+                    text=True,
+                    cwd=REPO,
+                    check=True,
+                )
+                runs[mode].append(json.loads(r.stdout.strip().splitlines()[-1]))
+        for mode, rs in runs.items():
+            per = sorted(d["seconds"] / d["frames"] for d in rs)
+            rss = max(d["peak_rss_kb"] for d in rs) / 2**20
             print(
-                f"  {mode:8s} {d['frames'] / d['seconds']:.3f} frames/s/core ({d['seconds'] / d['frames']:.2f} s/frame), "
-                f"peak RSS {d['peak_rss_kb'] / 2**20:.2f} GiB, errors {d['errors']}"
+                f"  {mode:8s} {1 / statistics.median(per):.3f} frames/s/core ({statistics.median(per):.2f} s/frame median, "
+                f"{per[0]:.2f}-{per[-1]:.2f}), peak RSS {rss:.2f} GiB, errors {max(d['errors'] for d in rs)}"
             )
+        ratio = statistics.median([d["seconds"] for d in runs["deep"]]) / statistics.median(
+            [d["seconds"] for d in runs["shallow"]]
+        )
+        print(f"  deep / shallow time: {ratio:.2f}x")
     print(
         f"  (bench process peak RSS incl. building: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)"
     )
@@ -168,7 +177,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("manifests", nargs="?", default="manifests/demo")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--frames-4k", type=int, default=3)
+    ap.add_argument("--frames-4k", type=int, default=4)
+    ap.add_argument("--repeats-4k", type=int, default=3)
     ap.add_argument("--skip-4k", action="store_true")
     args = ap.parse_args()
     src = Path(args.manifests)
@@ -176,7 +186,7 @@ def main() -> None:
         sys.exit(f"{src}: no dataset (run `make demo` first, or name a manifest directory)")
     throughput(src, args.repeats)
     if not args.skip_4k:
-        at_4k(src, args.frames_4k)
+        at_4k(src, args.frames_4k, args.repeats_4k)
 
 
 if __name__ == "__main__":

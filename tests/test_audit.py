@@ -110,17 +110,55 @@ def test_clean_dataset_passes_with_exit_0(dataset):
     assert 0 < s["labels"]["fractional"] < 0.5
     assert 0 < s["labels"]["coverage"] < 1
     assert sum(s["labels"]["alpha_histogram"]["bins"]) > 0
-    assert 0 <= s["sparsity"]["alpha"] <= 1
+    # The character moves, the camera moves: some pixels' α changes, most do not.
+    assert 0.01 < s["sparsity"]["alpha"] < 0.6
+    assert all(shot["windows"] == 1 and len(shot["frames"]) == 4 for shot in s["shots"])
 
 
-def test_deep_audit_measures_the_composite_residual_and_evidence(dataset):
-    code, s, _ = audit(dataset, "--deep")
+def test_label_checks_measure_the_composite_residual_and_evidence(dataset):
+    code, s, _ = audit(dataset)
     assert code == 0, s["problem_list"]
     lab = s["labels"]
     # The shipped set satisfies I = aF + (1 - a)B up to the background's sampling noise.
     assert lab["residual_all"] is not None and lab["residual_all"] < 0.02
     assert lab["evidence_without_label"] is not None and lab["evidence_without_label"] < 0.01
     assert lab["label_without_evidence"] is not None
+    assert lab["label_flicker"] is None  # deep only
+    _, deep, _ = audit(dataset, "--deep")
+    assert deep["labels"]["label_flicker"] is not None and deep["labels"]["label_flicker"] < 0.1
+
+
+def test_a_shifted_label_is_caught_and_shown(dataset):
+    """α (and fg's A) moved 6 px sideways on one frame: the image no longer supports the label."""
+
+    def shift(a):
+        return np.roll(a, 6, axis=1)
+
+    def shift_fg(data):
+        ch = exrio.decode(data)
+        rgb = np.stack([np.roll(ch[c].astype(np.float32), 6, axis=1) for c in "RGB"], -1)
+        return exrio.encode_rgba(rgb, np.roll(ch["A"], 6, axis=1))
+
+    key = f"{SHOT}_0002"
+    rewrite_shard(dataset, edit_member(f"{key}.alpha.exr", edit_alpha(shift)))
+    rewrite_shard(dataset, edit_member(f"{key}.fg.exr", shift_fg))
+    code, s, _ = audit(dataset, "--deep")
+    assert code == 0  # label findings are warnings
+    hits = [p for p in s["problem_list"] if p["category"] == "labels" and p.get("key") == key]
+    assert {p["check"] for p in hits} & {
+        "evidence_without_label",
+        "label_without_evidence",
+        "composite_residual",
+    }
+    assert all(p["frame"] == 2 and p["shard"].endswith("shot00000-000.tar") for p in hits)
+    others = [
+        p
+        for p in s["problem_list"]
+        if p["category"] == "labels" and p.get("key") not in (key, f"{SHOT}_0003")
+    ]
+    assert not [p for p in others if p["check"] != "composite_residual"], others
+    html = (dataset.parent / "out" / "a.html").read_text()
+    assert "Flagged frames" in html and key in html
 
 
 def test_report_is_self_contained_with_sheets_and_plots(dataset):
@@ -214,6 +252,89 @@ def _json_disagrees(m: Path) -> None:
     rewrite_shard(m, edit_member(f"{SHOT}_0001.json", f))
 
 
+def _nan_rgb(m: Path) -> None:
+    def f(data: bytes) -> bytes:
+        rgb = exrio.decode_rgb(data)
+        rgb[1, 2, 0] = np.nan
+        return exrio.encode_rgb(rgb)
+
+    rewrite_shard(m, edit_member(f"{SHOT}_0001.rgb.exr", f))
+
+
+def _not_a_tar(m: Path) -> None:
+    p = shard_path(m)
+    p.write_bytes(np.random.default_rng(0).bytes(p.stat().st_size))
+
+
+def _symlink_member(m: Path) -> None:
+    def edit(ms):
+        return ms  # the link is added below, with the tarfile API
+
+    rewrite_shard(m, edit)
+    p = shard_path(m)
+    with tarfile.open(p, "a") as tar:
+        info = tarfile.TarInfo(f"{SHOT}_0003.link")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tar.addfile(info)
+
+
+def _foreign_member(m: Path) -> None:
+    rewrite_shard(m, lambda ms: ms + [("shot00001_0000.json", b"{}")])
+
+
+def _duplicate_frame(m: Path) -> None:
+    rewrite_shard(m, lambda ms: ms + [(n, d) for n, d in ms if n.startswith(f"{SHOT}_0001.")])
+
+
+def _fg_alpha(m: Path) -> None:
+    def f(data: bytes) -> bytes:
+        ch = exrio.decode(data)
+        a = ch["A"].copy()
+        a[0, :] = 0.5
+        return exrio.encode_rgba(np.stack([ch[c].astype(np.float32) for c in "RGB"], -1), a)
+
+    rewrite_shard(m, edit_member(f"{SHOT}_0000.fg.exr", f))
+
+
+def _index_not_object(m: Path) -> None:
+    (m / "index.json").write_text("[]")
+
+
+def _index_shards_garbage(m: Path) -> None:
+    index = json.loads((m / "index.json").read_text())
+    index["shards"] = 5
+    (m / "index.json").write_text(json.dumps(index))
+
+
+def _config_not_mapping(m: Path) -> None:
+    (m / "config.yaml").write_text("- a\n- b\n")
+
+
+def _record_types(m: Path) -> None:
+    p = m / "shots" / f"{SHOT}.json"
+    rec = json.loads(p.read_text())
+    rec["shards"][0]["frames"] = "4"
+    p.write_text(json.dumps(rec))
+
+
+def _plan_garbled(m: Path) -> None:
+    lines = (m / "plan.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    del first["animation"]
+    (m / "plan.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+
+
+def _huge_member(m: Path) -> None:
+    rewrite_shard(m, edit_member(f"{SHOT}_0001.json", lambda d: d + b" " * (2 << 20)))
+
+
+def _index_totals(m: Path) -> None:
+    index = json.loads((m / "index.json").read_text())
+    index["frames"] += 5
+    (m / "index.json").write_text(json.dumps(index))
+
+
 def _orphan(m: Path) -> None:
     p = shard_path(m)
     shutil.copy(p, p.with_name("shot00007-000.tar"))
@@ -245,6 +366,23 @@ CASES = {
     ),
     "orphaned shard": (_orphan, "orphan_shard", (None, "shot00007-000.tar", None, None)),
     "missing shot": (_missing_shot, "missing_shot", ("shot00001", None, None, None)),
+    "NaN in rgb": (_nan_rgb, "nonfinite", (SHOT, "shot00000-000.tar", f"{SHOT}_0001", 1)),
+    "not a tar": (_not_a_tar, "tar_malformed", (SHOT, "shot00000-000.tar", None, None)),
+    "symlink member": (_symlink_member, "unsafe_member", (SHOT, "shot00000-000.tar", f"{SHOT}_0003", 3)),
+    "member of another shot": (
+        _foreign_member,
+        "foreign_member",
+        (SHOT, "shot00000-000.tar", "shot00001_0000", None),
+    ),
+    "duplicated frame": (_duplicate_frame, "duplicate_frame", (SHOT, "shot00000-000.tar", f"{SHOT}_0001", 1)),
+    "fg alpha differs": (_fg_alpha, "fg_alpha", (SHOT, "shot00000-000.tar", f"{SHOT}_0000", 0)),
+    "member too large": (_huge_member, "member_too_large", (SHOT, "shot00000-000.tar", f"{SHOT}_0001", 1)),
+    "index not an object": (_index_not_object, "index_unreadable", (None, None, None, None)),
+    "index shards garbage": (_index_shards_garbage, "index_unreadable", (None, None, None, None)),
+    "index totals wrong": (_index_totals, "index_stale", (None, None, None, None)),
+    "config not a mapping": (_config_not_mapping, "config_unreadable", (None, None, None, None)),
+    "record with wrong types": (_record_types, "record_unreadable", (None, None, None, None)),
+    "plan entry garbled": (_plan_garbled, "plan_unreadable", (SHOT, None, None, None)),
 }
 
 
@@ -288,6 +426,24 @@ def test_a_recorded_shot_with_its_failure_named(dataset):
     _, s, _ = audit(dataset)
     (p,) = found(s, "failed_shot")
     assert p["shot"] == "shot00001" and "GPU lost" in p["message"]
+
+
+def test_a_crash_in_one_shot_is_reported_not_raised(dataset, monkeypatch):
+    import render.audit.runner as runner
+
+    real = runner.audit_shot
+
+    def flaky(task):
+        if task.shot_id == SHOT:
+            raise RuntimeError("bug in a check")
+        return real(task)
+
+    monkeypatch.setattr(runner, "audit_shot", flaky)
+    code, s, _ = audit(dataset)
+    assert code == 1
+    (p,) = found(s, "audit_crashed")
+    assert p["shot"] == SHOT and "bug in a check" in p["message"]
+    assert s["counts"]["frames_decoded"] == 4  # the other shot was audited
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):

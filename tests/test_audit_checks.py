@@ -52,71 +52,102 @@ def test_subject_box_and_centre():
 
 
 def _scene(h=32, w=32):
+    """alpha (H, W), premultiplied fg, bg and unpremultiplied F as (H, W, 3) arrays."""
     rng = np.random.default_rng(0)
     bg = rng.uniform(0.1, 0.3, (h, w, 3)).astype(np.float32)
-    fg = np.zeros_like(bg)
-    fg[...] = (0.9, 0.5, 0.1)
+    f = np.zeros_like(bg)
+    f[...] = (0.9, 0.5, 0.1)
     a = np.zeros((h, w), np.float32)
     a[8:24, 8:24] = 1.0
     a[8:24, 24] = 0.5
-    return a, fg, bg
+    return a, f * a[..., None], bg, f
+
+
+def figs(rgb, a, fg, bg, maps=False):
+    ch = frames.split
+    return frames.frame_figures(
+        ch(rgb) if rgb is not None else None,
+        a,
+        ch(fg) if fg is not None else None,
+        ch(bg) if bg is not None else None,
+        T,
+        maps,
+    )
 
 
 def test_a_consistent_frame_has_no_label_findings():
-    a, fg, bg = _scene()
-    rgb = a[..., None] * fg + (1 - a[..., None]) * bg
-    fig = frames.frame_figures(rgb, a, fg, bg, T, deep=True)
+    a, fg, bg, _ = _scene()
+    rgb = fg + (1 - a[..., None]) * bg
+    fig, maps = figs(rgb, a, fg, bg, maps=True)
     assert fig["residual_all"] == pytest.approx(0, abs=1e-6)
     assert fig["evidence_without_label"] == 0 and fig["label_without_evidence"] == 0
     assert frames.label_findings(fig, T) == []
+    assert set(maps) == {"luminance", "evidence", "residual"}
 
 
 def test_label_without_evidence_and_evidence_without_label():
-    a, fg, bg = _scene()
+    a, fg, bg, _ = _scene()
     # The label says a subject is there, the image shows only the plate: no evidence.
-    fig = frames.frame_figures(bg.copy(), a, fg, bg, T, deep=True)
+    fig, _ = figs(bg.copy(), a, fg, bg)
     assert fig["label_without_evidence"] == pytest.approx(1.0)
     checks = {c for c, _ in frames.label_findings(fig, T)}
     assert {"label_without_evidence", "composite_residual"} <= checks
     # The image shows a subject the label does not cover.
-    rgb = a[..., None] * fg + (1 - a[..., None]) * bg
-    fig = frames.frame_figures(rgb, np.zeros_like(a), fg, bg, T, deep=True)
+    rgb = fg + (1 - a[..., None]) * bg
+    fig, _ = figs(rgb, np.zeros_like(a), np.zeros_like(fg), bg)
     assert fig["evidence_without_label"] == pytest.approx((16 * 17) / 32**2)
     assert {c for c, _ in frames.label_findings(fig, T)} >= {"evidence_without_label", "subject_lost"}
 
 
-def test_shallow_figures_skip_the_deep_checks():
-    a, fg, bg = _scene()
-    fig = frames.frame_figures(bg, a, fg, bg, T, deep=False)
+def test_a_label_that_lost_a_solid_region_fails_the_residual_over_all_pixels():
+    a, fg, bg, _ = _scene()
+    rgb = fg + (1 - a[..., None]) * bg
+    cut = a.copy()
+    cut[8:16] = 0.0  # half the subject gone from α (and F), no fractional pixels lost there
+    fig, _ = figs(rgb, cut, fg * cut[..., None], bg)
+    assert fig["residual_all"] > T.residual_all
+    assert "composite_residual" in {c for c, _ in frames.label_findings(fig, T)}
+
+
+def test_without_bg_only_the_coverage_figures():
+    a, fg, bg, _ = _scene()
+    fig, maps = figs(bg, a, None, None)
     assert "residual_all" not in fig and "evidence_without_label" not in fig
-    assert fig["fractional"] == pytest.approx(16 / 32**2)
+    assert fig["fractional"] == pytest.approx(16 / 32**2) and "brightness" in fig
+    assert set(maps) == {"luminance"}
 
 
 def test_fills_frame():
-    fig = frames.frame_figures(None, np.ones((4, 4), np.float32), None, None, T, deep=False)
+    fig, _ = frames.frame_figures(None, np.ones((4, 4), np.float32), None, None, T)
     assert [c for c, _ in frames.label_findings(fig, T)] == ["fills_frame"]
 
 
-def test_windowed_change_counts_ranges_over_windows():
-    w = WindowedChange(window=3, threshold=0.1)
+def test_windowed_change_counts_ranges_over_whole_windows():
     base = np.zeros((2, 5), np.float32)
-    seq = [base, base.copy(), base.copy(), base.copy(), base.copy()]
-    seq[1][0, 0] = 0.5  # changes in window 1 (frames 0-2)
+    seq = [base.copy() for _ in range(7)]
+    seq[1][0, 0] = 0.5  # changes in window 0 (frames 0-2)
     seq[2][0, 1] = 0.05  # below the threshold
-    seq[4][1, 4] = 0.2  # changes in window 2 (frames 3-4)
-    for x in seq:
-        w.add(x)
+    seq[4][1, 4] = 0.2  # changes in window 1 (frames 3-5)
+    seq[6][1, 1] = 0.9  # frame 6 is after the last whole window: left out
+    w = WindowedChange(window=3, threshold=0.1, frames=7)
+    for i, x in enumerate(seq):
+        w.add(x, i)
     assert w.finish() == pytest.approx(2 / 20)
-    assert (w.windows, w.frames_in_windows) == (2, 5)
-    # A last window of one frame is dropped; a shot shorter than the window is one window.
-    w = WindowedChange(window=3, threshold=0.1)
-    for x in seq[:4]:
-        w.add(x)
-    assert w.finish() == pytest.approx(1 / 10) and w.windows == 1
+    assert (w.windows, w.frames_in_windows) == (2, 6)
+    # A shot shorter than the window is one window.
+    w = WindowedChange(window=10, threshold=0.1, frames=3)
+    for i, x in enumerate(seq[:3]):
+        w.add(x, i)
+    assert w.finish() == pytest.approx(1 / 10) and w.windows == 1 and w.to_json()["short_shot"]
+    # Sampled frames stay in the window of their frame number: frames 0 and 4 are not compared.
+    w = WindowedChange(window=3, threshold=0.1, frames=6)
+    w.add(seq[0], 0)
+    w.add(seq[4], 4)
+    assert w.finish() is None and w.windows == 0
     assert pooled([{"changed": 1, "pixels": 10}, {"changed": 3, "pixels": 10}]) == pytest.approx(0.2)
     assert window_frames(30, 2.0) == 60 and window_frames(24, 2.0) == 48
     with pytest.raises(ValueError):
-        WindowedChange(window=1, threshold=0.1)
+        WindowedChange(window=1, threshold=0.1, frames=5)
 
 
 def test_chosen_frames_include_first_and_last():
@@ -161,16 +192,16 @@ def test_metadata_findings_name_the_field(tiny_config):
     assert metadata.json_findings([1, 2], shot, 1) == ["the JSON is a list, not an object"]
 
 
-def test_deep_residual_is_the_label_definition():
+def test_residual_is_the_label_definition():
     from render import labels
 
     rng = np.random.default_rng(3)
     a = rng.uniform(-0.5, 1.5, (16, 16)).clip(0, 1).astype(np.float32)
-    rgb, fg, bg = (rng.uniform(0, 2, (16, 16, 3)).astype(np.float32) for _ in range(3))
-    fig = frames.frame_figures(rgb, a, fg, bg, T, deep=True)
-    want = labels.composite_residual(rgb, a, fg, bg)
-    assert fig["residual_fractional"] == pytest.approx(want["fractional"], rel=1e-6)
-    assert fig["residual_all"] == pytest.approx(want["all"], rel=1e-6)
+    rgb, f, bg = (rng.uniform(0, 2, (16, 16, 3)).astype(np.float32) for _ in range(3))
+    fig, _ = figs(rgb, a, f * a[..., None], bg)
+    want = labels.composite_residual(rgb, a, f, bg)
+    assert fig["residual_fractional"] == pytest.approx(want["fractional"], rel=1e-5)
+    assert fig["residual_all"] == pytest.approx(want["all"], rel=1e-5)
 
 
 def test_display_matches_the_srgb_curve():

@@ -2,7 +2,8 @@
 [--workers N] [--sample K]``: check a dataset, write the HTML report and the JSON summary.
 
 Exit status 0 when integrity and completeness hold (label-quality findings are warnings),
-1 when they do not, 2 on bad input; a one-line summary goes to stderr.
+1 when they do not, 2 on bad input, 3 if the audit itself crashed; a one-line summary goes to
+stderr.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def main(
     except (FileNotFoundError, NotADirectoryError) as exc:
         click.echo(f"audit: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:  # a bug in the audit: one line, not a traceback, and a failed status
+        click.echo(f"audit: crashed ({type(exc).__name__}: {exc}); please report it", err=True)
+        sys.exit(3)
     report = write_report(result, report_path or root / "audit.html")
     summary = write_json(result, json_path or root / "audit.json")
     click.echo(f"report: {report}")

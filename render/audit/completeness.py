@@ -57,9 +57,20 @@ def read_manifest(root: str | Path) -> Manifest:
         p.append(error("completeness", "config_missing", f"{CONFIG} is missing"))
     else:
         try:
-            m.config = yaml.safe_load(cfg_path.read_text()) or {}
+            cfg = yaml.safe_load(cfg_path.read_text()) or {}
         except yaml.YAMLError as exc:
             p.append(error("completeness", "config_unreadable", f"{CONFIG}: not valid YAML ({exc})"))
+        else:
+            if isinstance(cfg, dict):
+                m.config = cfg
+            else:
+                p.append(
+                    error(
+                        "completeness",
+                        "config_unreadable",
+                        f"{CONFIG}: a {type(cfg).__name__}, not a mapping",
+                    )
+                )
     plan_path = m.root / PLAN
     if not plan_path.is_file():
         p.append(
@@ -70,6 +81,8 @@ def read_manifest(root: str | Path) -> Manifest:
             try:
                 shot = json.loads(line)
                 sid = shot["shot_id"]
+                if not isinstance(sid, str):
+                    raise TypeError(f"shot_id {sid!r} is not a string")
             except (ValueError, KeyError, TypeError) as exc:
                 p.append(error("completeness", "plan_unreadable", f"{PLAN} line {n}: unreadable ({exc})"))
                 continue
@@ -82,7 +95,8 @@ def read_manifest(root: str | Path) -> Manifest:
             continue
         try:
             rec = ShotRecord.from_json(d)  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError) as exc:
+            _check_record(rec)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             p.append(
                 error("completeness", "record_unreadable", f"shots/{path.name}: not a shot record ({exc})")
             )
@@ -115,7 +129,13 @@ def read_manifest(root: str | Path) -> Manifest:
         p.append(error("completeness", "index_missing", f"{INDEX} is missing"))
     else:
         d = _json(index_path, p, "index_unreadable")
-        if isinstance(d, dict) and d.get("format") != FORMAT:
+        if d is None:
+            pass
+        elif not isinstance(d, dict):
+            p.append(
+                error("completeness", "index_unreadable", f"{INDEX}: a {type(d).__name__}, not an object")
+            )
+        elif d.get("format") != FORMAT:
             p.append(
                 error(
                     "completeness",
@@ -123,9 +143,32 @@ def read_manifest(root: str | Path) -> Manifest:
                     f"{INDEX}: format {d.get('format')!r}, expected {FORMAT!r}",
                 )
             )
-        elif isinstance(d, dict):
+        elif not isinstance(d.get("shards"), list) or not all(
+            isinstance(s, dict) and isinstance(s.get("url"), str) for s in d["shards"]
+        ):
+            p.append(
+                error(
+                    "completeness",
+                    "index_unreadable",
+                    f"{INDEX}: 'shards' is not a list of entries with a url",
+                )
+            )
+        else:
             m.index = d
     return m
+
+
+def _check_record(rec: ShotRecord) -> None:
+    """Raise TypeError when a parsed record's values have the wrong types."""
+    if not isinstance(rec.shot_id, str) or not rec.shot_id:
+        raise TypeError(f"shot_id {rec.shot_id!r}")
+    for s in rec.shards:
+        for name, kind in (("url", str), ("sha256", str), ("bytes", int), ("frames", int)):
+            value = getattr(s, name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"shard {name} {value!r} is not {kind.__name__}")
+    if not all(isinstance(f, str) for f in rec.fields):
+        raise TypeError(f"fields {rec.fields!r}")
 
 
 def expected_fields(config: dict) -> set[str]:
@@ -267,14 +310,21 @@ def _index_agrees(m: Manifest) -> list[Problem]:
                     shot=sid,
                 )
             )
-    if m.plan and m.index.get("planned_shots") != len(m.plan):
-        out.append(
-            error(
-                "completeness",
-                "index_stale",
-                f"the index says {m.index.get('planned_shots')} planned shots, the plan has {len(m.plan)}",
+    totals = {
+        "planned_shots": len(m.plan) if (m.root / PLAN).is_file() else m.index.get("planned_shots"),
+        "completed_shots": len(m.records),
+        "frames": sum(rec.frames for rec in m.records.values()),
+        "failed_shots": sorted(m.failures),
+    }
+    for key, want in totals.items():
+        if m.index.get(key) != want:
+            out.append(
+                error(
+                    "completeness",
+                    "index_stale",
+                    f"the index says {key} {m.index.get(key)!r}, the manifest gives {want!r}",
+                )
             )
-        )
     return out
 
 

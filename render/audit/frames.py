@@ -31,6 +31,8 @@ class Thresholds:
     evidence: float = 0.05  # display-value difference |I − B| that counts as visible
     evidence_share: float = 0.01  # a frame is flagged when more than this share lacks evidence / label
     residual: float = 0.02  # mean composite residual over fractional pixels (linear) flagged above
+    residual_all: float = 0.005  # ... and over all pixels (a label that lost or gained solid regions)
+    flicker_share: float = 0.1  # deep: frames where more of the α changes lack image evidence
     full_frame: float = 0.98  # share of pixels with α ≥ 0.999 above which the subject fills the frame
     change: float = 0.02  # temporal sparsity: a pixel changes when its range in a window exceeds this
     window_seconds: float = 2.0  # temporal sparsity window
@@ -41,6 +43,18 @@ class Thresholds:
 
 def _srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+# Every half float's value (bit pattern -> float32): a gather is several times faster than
+# numpy's half-to-float conversion on 4K frames.
+_HALF_TO_FLOAT = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+
+
+def f32(x: np.ndarray) -> np.ndarray:
+    """``x`` as float32 (half floats through a table; float32 unchanged, not copied)."""
+    if x.dtype == np.float16:
+        return _HALF_TO_FLOAT[x.view(np.uint16)]
+    return np.asarray(x, dtype=np.float32)
 
 
 # sRGB of every half float (bit pattern -> display value; negatives and NaN -> 0, above 1 -> 1).
@@ -56,37 +70,35 @@ def display(linear: np.ndarray) -> np.ndarray:
 
     Looked up through half floats (what the shipped colour fields store): exact for them, within
     one half-float step for float32 input, and ~20x faster than the power law at 4K."""
+    if linear.dtype == np.float16:  # the table clips by itself
+        return _HALF_TO_DISPLAY[linear.view(np.uint16)]
     h = np.clip(linear, 0.0, 1.0).astype(np.float16, copy=False)
     return _HALF_TO_DISPLAY[h.view(np.uint16)]
 
 
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) linear Rec.709 → (H, W) relative luminance Y (linear)."""
-    return rgb[..., 0] * 0.2126 + rgb[..., 1] * 0.7152 + rgb[..., 2] * 0.0722
-
-
 def channel_luminance(channels: dict[str, np.ndarray]) -> np.ndarray:
     """(H, W) float32 linear Y from decoded ``R G B`` channels (no (H, W, 3) copy)."""
-    y = channels["R"].astype(np.float32) * np.float32(0.2126)
-    y += channels["G"].astype(np.float32) * np.float32(0.7152)
-    y += channels["B"].astype(np.float32) * np.float32(0.0722)
+    y = f32(channels["R"]) * np.float32(0.2126)
+    y += f32(channels["G"]) * np.float32(0.7152)
+    y += f32(channels["B"]) * np.float32(0.0722)
     return y
 
 
 def check_channels(
-    field: str, channels: dict[str, np.ndarray], resolution: tuple[int, int]
+    field: str, channels: dict[str, np.ndarray], resolution: tuple[int, int] | None
 ) -> list[tuple[str, str]]:
     """``(check, message)`` for every way one decoded EXR differs from its specification:
-    channel names, storage type, resolution ``(width, height)``, NaN/Inf, and α outside [0, 1]."""
+    channel names, storage type, resolution ``(width, height)`` (unchecked when None), NaN/Inf,
+    and α outside [0, 1]."""
     out: list[tuple[str, str]] = []
     expected = EXPECTED_CHANNELS.get(field)
     if expected is None:
         return [("unknown_field", f"{field}: not a field of the format")]
     if set(channels) != set(expected):
         out.append(("channels", f"{field}: channels {sorted(channels)}, expected {sorted(expected)}"))
-    w, h = resolution
     shapes = {tuple(a.shape) for a in channels.values()}
-    if shapes != {(h, w)}:
+    if resolution is not None and shapes != {(resolution[1], resolution[0])}:
+        w, h = resolution
         got = ", ".join(f"{s[1]}x{s[0]}" if len(s) == 2 else str(s) for s in sorted(shapes))
         out.append(("resolution", f"{field}: {got}, the plan says {w}x{h}"))
     for name, arr in sorted(channels.items()):
@@ -106,9 +118,14 @@ def check_channels(
     return out
 
 
+def split(rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """(H, W, 3) → {"R", "G", "B": (H, W) views}."""
+    return {c: rgb[..., i] for i, c in enumerate("RGB")}
+
+
 def colour(channels: dict[str, np.ndarray]) -> np.ndarray:
     """(H, W, 3) float32 from decoded ``R G B`` channels."""
-    return np.stack([channels[c].astype(np.float32) for c in "RGB"], axis=-1)
+    return np.stack([f32(channels[c]) for c in "RGB"], axis=-1)
 
 
 def alpha_histogram(alpha: np.ndarray) -> np.ndarray:
@@ -138,27 +155,34 @@ def subject_box(alpha: np.ndarray) -> dict[str, float] | None:
     }
 
 
-def frame_figures(
-    rgb: np.ndarray | None,
-    alpha: np.ndarray,
-    fg: np.ndarray | None,
-    bg: np.ndarray | None,
-    thresholds: Thresholds,
-    deep: bool,
-    shown_luminance: np.ndarray | None = None,
-) -> dict[str, float | None]:
-    """Label-quality figures of one frame.
+Channels = dict[str, np.ndarray]  # "R", "G", "B" -> (H, W) half or float
 
-    Always: ``fractional`` (share of 0.002 < α < 0.998), ``coverage`` (mean α), ``solid`` (share
-    of α ≥ 0.999), the subject box, ``brightness`` (mean display luminance of I).
-    ``shown_luminance``: ``display(luminance(I))`` when the caller has it (I itself is then
-    needed only for the deep checks).
-    With ``deep`` and B: ``evidence_without_label`` (share of α = 0 pixels where |I − B| exceeds
-    ``thresholds.evidence`` in display values) and ``label_without_evidence`` (share of the
-    pixels where the label predicts a visible difference, |αF + (1 − α)B − B| > 2·evidence, yet
-    |I − B| < evidence / 2; without F, the pixels with α ≥ 0.5 stand in for the prediction).
-    With ``deep``, F and B: ``residual_fractional`` and ``residual_all``, the composite residual
-    |I − (αF + (1 − α)B)| (linear, channel mean) over fractional pixels and over all pixels.
+
+def frame_figures(
+    rgb: Channels | None,
+    alpha: np.ndarray,
+    fg: Channels | None,
+    bg: Channels | None,
+    thresholds: Thresholds,
+    maps: bool = False,
+) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
+    """Label-quality figures of one frame, computed channel by channel (no (H, W, 3) copies).
+
+    ``rgb``, ``bg``: I and B as decoded channels; ``fg``: the stored **premultiplied** αF, so the
+    composite is ``αF + (1 − α)B = fg + (1 − α)B`` with no division; ``alpha``: (H, W) float32.
+
+    * ``fractional`` (share of 0.002 < α < 0.998), ``coverage`` (mean α), ``solid`` (share of
+      α ≥ 0.999), the subject box, ``brightness`` (mean display luminance of I);
+    * with B: ``evidence_without_label``, the share of α = 0 pixels where I differs from B by more
+      than ``thresholds.evidence`` in display values (max over channels), and
+      ``label_without_evidence``, the share of the pixels where the label predicts a visible
+      difference (|comp − B| > 2·evidence; without F, α ≥ 0.5 stands in) yet |I − B| < evidence/2;
+    * with F and B: ``residual_fractional`` and ``residual_all``, the composite residual
+      |I − (αF + (1 − α)B)| (linear, channel mean) over fractional pixels and over all pixels
+      (the definition of :func:`render.labels.composite_residual`).
+
+    Returns (figures, maps): "luminance", the display luminance of I (H, W) when I is given; with
+    ``maps`` also "residual" and "evidence" (max display difference |I − B|) where computed.
     """
     out: dict[str, float | None] = {
         "fractional": float(labels.fractional(alpha).mean()),
@@ -167,33 +191,42 @@ def frame_figures(
     }
     box = subject_box(alpha)
     out |= {f"subject_{k}": (box[k] if box else None) for k in ("height", "width", "cx", "cy")}
-    if shown_luminance is None and rgb is not None:
-        shown_luminance = display(luminance(rgb))
-    if shown_luminance is not None:
-        out["brightness"] = float(shown_luminance.mean(dtype=np.float64))
-    if not deep or rgb is None:
-        return out
-    comp = labels.composite(alpha, fg, bg) if fg is not None and bg is not None else None
-    if bg is not None:
-        plate = display(bg)
-        diff = np.abs(display(rgb) - plate).max(axis=-1)
-        empty = alpha <= 0
-        out["evidence_without_label"] = (
-            float((diff[empty] > thresholds.evidence).mean()) if empty.any() else 0.0
-        )
-        if comp is not None:
-            expect = np.abs(display(comp) - plate).max(axis=-1) > 2 * thresholds.evidence
-        else:
-            expect = alpha >= 0.5
-        out["label_without_evidence"] = (
-            float((diff[expect] < thresholds.evidence / 2).mean()) if expect.any() else 0.0
-        )
-    if comp is not None:  # labels.composite_residual's definition, on the composite made above
-        resid = np.abs(rgb - comp).mean(axis=-1)
+    found: dict[str, np.ndarray] = {}
+    if rgb is None:
+        return out, found
+    shown = display(channel_luminance(rgb))
+    out["brightness"] = float(shown.mean(dtype=np.float64))
+    found["luminance"] = shown
+    if bg is None:
+        return out, found
+    clear = 1.0 - alpha
+    diff = predicted = resid = None
+    for c in "RGB":
+        plate = display(bg[c])
+        d = np.abs(display(rgb[c]) - plate)
+        diff = d if diff is None else np.maximum(diff, d, out=diff)
+        if fg is not None:
+            comp = f32(fg[c]) + clear * f32(bg[c])
+            p = np.abs(display(comp) - plate)
+            predicted = p if predicted is None else np.maximum(predicted, p, out=predicted)
+            r = np.abs(f32(rgb[c]) - comp)
+            resid = r if resid is None else np.add(resid, r, out=resid)
+    empty = alpha <= 0
+    out["evidence_without_label"] = float((diff[empty] > thresholds.evidence).mean()) if empty.any() else 0.0
+    expect = predicted > 2 * thresholds.evidence if predicted is not None else alpha >= 0.5
+    out["label_without_evidence"] = (
+        float((diff[expect] < thresholds.evidence / 2).mean()) if expect.any() else 0.0
+    )
+    if maps:
+        found["evidence"] = diff
+    if resid is not None:
+        resid /= 3.0
         frac = labels.fractional(alpha)
         out["residual_fractional"] = float(resid[frac].mean()) if frac.any() else None
         out["residual_all"] = float(resid.mean(dtype=np.float64))
-    return out
+        if maps:
+            found["residual"] = resid
+    return out, found
 
 
 def label_findings(fig: dict[str, float | None], t: Thresholds) -> list[tuple[str, str]]:
@@ -215,5 +248,18 @@ def label_findings(fig: dict[str, float | None], t: Thresholds) -> list[tuple[st
     if res is not None and res > t.residual:
         out.append(
             ("composite_residual", f"composite residual {res:.4f} on fractional pixels (> {t.residual})")
+        )
+    flicker = fig.get("label_flicker")
+    if flicker is not None and flicker > t.flicker_share:
+        out.append(
+            (
+                "label_flicker",
+                f"{flicker:.1%} of the pixels whose α moved since the last frame show no change in I",
+            )
+        )
+    res = fig.get("residual_all")
+    if res is not None and res > t.residual_all:
+        out.append(
+            ("composite_residual", f"composite residual {res:.4f} over the frame (> {t.residual_all})")
         )
     return out

@@ -176,6 +176,36 @@ def _sheets(result: AuditResult) -> str:
     return f'<table class="sheet">{"".join(rows)}</table>'
 
 
+MAX_VIEW_ROWS = 60
+
+
+def _views(result: AuditResult) -> str:
+    rows = []
+    for r in result.shots:
+        for frame, v in sorted(r.views.items()):
+            if len(rows) >= MAX_VIEW_ROWS:
+                break
+            cells = [
+                f'<td class="cap"><b>{_e(r.shot_id)}</b><br>frame {frame}<br>{_e(", ".join(v["checks"]))}</td>'
+            ]
+            for name, cap in (
+                ("image", "I"),
+                ("alpha", "α"),
+                ("residual", "|I − comp| ×50"),
+                ("evidence", "|I − B| ×4 (display)"),
+            ):
+                if name in v:
+                    cells.append(f'<td>{_img(v[name], "image/jpeg")}<div class="cap">{_e(cap)}</div></td>')
+            rows.append(f"<tr>{''.join(cells)}</tr>")
+    if not rows:
+        return ""
+    return (
+        "<h2>Flagged frames</h2><p>Deep audit: up to 4 frames per shot with a label finding, with their "
+        "composite residual and I-vs-B difference maps (blue 0, red at full scale).</p>"
+        f'<table class="sheet">{"".join(rows)}</table>'
+    )
+
+
 def render_html(result: AuditResult) -> str:
     s = result.summary
     c, pr, lab, sp = s["counts"], s["problems"], s["labels"], s["sparsity"]
@@ -245,13 +275,16 @@ def render_html(result: AuditResult) -> str:
     out += [
         "<h2>Label quality</h2>",
         "<p>Means over decoded frames. Fractional: 0.002 &lt; α &lt; 0.998. Composite residual: "
-        "|I − (αF + (1 − α)B)| in linear values, channel mean (needs F and B, deep audit). Evidence checks compare I and B "
+        "|I − (αF + (1 − α)B)| in linear values, channel mean (needs F and B). Evidence checks compare I and B "
         f"in display values (sRGB of the clipped linear values): a difference above {t['evidence']} counts as visible; "
         "<i>evidence without label</i> is the share of α = 0 pixels where I differs visibly from B; <i>label without "
         f"evidence</i> the share of pixels where the label predicts a difference above {2 * t['evidence']:.2g} but I differs "
-        f"from B by less than {t['evidence'] / 2:.2g}. Frames above {t['evidence_share']:.0%} on either, or with a residual above "
-        f"{t['residual']}, are listed as problems; so are frames with no subject (α = 0 everywhere) or one that fills more "
-        f"than {t['full_frame']:.0%} of the frame.</p>",
+        f"from B by less than {t['evidence'] / 2:.2g}. <i>Label flicker</i> (deep audit): of the pixels where α's change since "
+        f"the previous frame predicts a visible change of I (the composite with this frame's F and B under both α differs by "
+        f"more than {2 * t['evidence']:.2g}), the share where no channel of I changed by {t['evidence'] / 2:.2g}. "
+        f"Frames above {t['evidence_share']:.0%} on either evidence share, above {t['flicker_share']:.0%} flicker, or with a "
+        f"residual above {t['residual']} (fractional pixels) or {t['residual_all']} (all pixels) are listed as problems; "
+        f"so are frames with no subject (α = 0 everywhere) or one that fills more than {t['full_frame']:.0%} of the frame.</p>",
         _table(
             [
                 "fractional share",
@@ -261,6 +294,7 @@ def render_html(result: AuditResult) -> str:
                 "residual (all)",
                 "evidence without label",
                 "label without evidence",
+                "label flicker (deep)",
             ],
             [
                 [
@@ -271,9 +305,10 @@ def render_html(result: AuditResult) -> str:
                     lab["residual_all"],
                     lab["evidence_without_label"],
                     lab["label_without_evidence"],
+                    lab["label_flicker"],
                 ]
             ],
-            set(range(7)),
+            set(range(8)),
         ),
         '<div class="plots">',
         _alpha_hist(lab["alpha_histogram"]),
@@ -302,12 +337,12 @@ def render_html(result: AuditResult) -> str:
         f"<p>Overall: <b>α {_fmt(_pct(sp['alpha']))} %</b>, image {_fmt(_pct(sp['image']))} % of pixels change within "
         f"{sp['window_seconds']:g}-second windows ({sp['window_frames']} frames), threshold {sp['threshold']}. "
         f"The paper reports {sp['paper']:.1%} (“only 13.7 % of pixels change in 2 seconds”).</p>",
-        _windows_note(s["shots"], sp, float(s.get("fps", 30))),
+        _windows_note(s["shots"], sp, float(s.get("fps", 30)), bool(opts["sample"])),
         f"<pre>{_e(DEFINITION)}</pre>",
     ]
     if opts["sample"]:
         out.append(
-            "<p><b>Sampled audit:</b> windows hold only the decoded frames, so the shares are lower bounds.</p>"
+            "<p><b>Sampled audit:</b> each window holds only its decoded frames, so the shares are lower bounds.</p>"
         )
     shots = s["shots"]
     out.append(
@@ -354,6 +389,7 @@ def render_html(result: AuditResult) -> str:
             set(range(7, 16)),
         )
     )
+    out.append(_views(result))
     out += [
         "<h2>Contact sheets</h2>",
         "<p>First, middle and last frame of each shown shot: I with α overlaid (background dimmed by 1 − α, the α = 0.5 contour in magenta); then α, F over a checkerboard and B of the middle frame.</p>",
@@ -371,15 +407,20 @@ def _bytes(n: int) -> str:
     return str(n)
 
 
-def _windows_note(shots: list[dict], sp: dict, fps: float) -> str:
+def _windows_note(shots: list[dict], sp: dict, fps: float, sampled: bool) -> str:
     windows = sum(r["windows"] for r in shots)
     frames = sum(r["frames_in_windows"] for r in shots)
     if not windows:
         return "<p>No window had two decoded frames: nothing measured.</p>"
     mean = frames / windows
-    note = f"<p>{windows} window(s), {mean:.1f} frames ({mean / fps:.2f} s) on average"
-    if mean < sp["window_frames"]:
-        note += f": shorter than {sp['window_seconds']:g} s because the shots are, so fewer pixels have time to change"
+    note = f"<p>{windows} window(s), {mean:.1f} decoded frames each on average"
+    if sampled:
+        note += " (sampled audit)"
+    elif mean < sp["window_frames"]:
+        note += (
+            f" ({mean / fps:.2f} s): shorter than {sp['window_seconds']:g} s because the shots are, "
+            "so fewer pixels have time to change"
+        )
     return note + ".</p>"
 
 

@@ -93,7 +93,9 @@ def tasks_for(m: completeness.Manifest, options: AuditOptions) -> list[ShotTask]
     out = []
     for sid in ids:
         rec, plan = m.records[sid], m.plan.get(sid)
-        clip = clips.get(plan["animation"]["clip"]) if clips and plan else None
+        anim = plan.get("animation") if plan else None
+        name = anim.get("clip") if isinstance(anim, dict) else None
+        clip = clips.get(name) if clips and isinstance(name, str) else None
         out.append(
             ShotTask(
                 shot_id=sid,

@@ -7,6 +7,7 @@ Runs in a worker process (:mod:`render.audit.runner`); takes and returns plain p
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import json
@@ -28,6 +29,7 @@ from render.shards import check_member_name
 from render.timeline import FrameState, frame_states
 
 THUMB_HEIGHT = 200
+MAX_VIEWS = 4  # deep audit: flagged frames per shot shown with their residual and evidence maps
 KEY_FIELD = "__key__"
 
 
@@ -54,6 +56,7 @@ class ShotAudit:
     histogram: np.ndarray = field(default_factory=lambda: np.zeros(frames.HIST_BINS + 2, np.int64))
     sparsity: dict = field(default_factory=dict)  # "alpha" / "image": WindowedChange.to_json()
     thumbs: dict = field(default_factory=dict)  # frame -> {"image", "alpha", "fg", "bg"}: JPEG bytes
+    views: dict = field(default_factory=dict)  # deep: flagged frame -> {"image", "alpha", "residual", ...}
     bytes_read: int = 0
     seconds: float = 0.0
 
@@ -132,38 +135,55 @@ def thumbnails(rgb, alpha, fg, bg) -> dict[str, bytes]:
     return out
 
 
-def _samples(tar: tarfile.TarFile, url: str, problems: list[Problem], shot: str) -> Iterator[dict]:
-    """Group consecutive members into samples; unsafe or malformed members become problems
-    and are skipped (never extracted)."""
+def problem_views(image: np.ndarray, alpha: np.ndarray, maps: dict, checks: list[str]) -> dict:
+    """JPEG views of a flagged frame: I, α, and where computed the composite residual (x50, linear)
+    and the display difference |I − B| (x4), as heat maps; plus the checks that flagged it."""
+    out = {"checks": checks, "image": _thumb((frames.display(image) * 255 + 0.5).astype(np.uint8))}
+    out["alpha"] = _thumb(np.repeat((alpha[..., None] * 255 + 0.5).astype(np.uint8), 3, -1))
+    for name, gain in (("residual", 50.0), ("evidence", 4.0)):
+        if name in maps:
+            m = np.clip(maps[name] * gain, 0, 1)
+            out[name] = _thumb((np.stack([m, m * 0.3, 1 - m], -1) * 255 + 0.5).astype(np.uint8))
+    return out
+
+
+def member_limit(resolution: tuple[int, int] | None) -> int:
+    """The most bytes a listed member may have: an uncompressed float32 RGBA EXR of the planned
+    size plus 1 MiB (headers, offsets; JSON is far smaller). Unknown size: 2 GiB."""
+    if resolution is None:
+        return 1 << 31
+    w, h = resolution
+    return 16 * w * h + (1 << 20)
+
+
+def _samples(
+    tar: tarfile.TarFile, url: str, problems: list[Problem], shot: str, fields: set[str], limit: int
+) -> Iterator[dict]:
+    """Group consecutive members into samples. Unsafe or malformed members become problems and
+    are skipped (never extracted); members of unlisted fields or above ``limit`` bytes are not
+    read (the sample holds ``None`` for them), so memory stays at one sample of listed fields."""
     current: dict | None = None
     for member in tar:
+        key, _, fld = member.name.partition(".")
+        where = {"shot": shot, "shard": url}
+        if "/" not in key and "\\" not in key and key not in ("", ".", ".."):
+            where |= {"key": key, "frame": _frame_of(key, shot)}
         try:
             check_member_name(member.name, url)
         except ValueError:
             problems.append(
-                error(
-                    "integrity", "unsafe_member", f"unsafe member name {member.name!r}", shot=shot, shard=url
-                )
+                error("integrity", "unsafe_member", f"unsafe member name {member.name!r}", **where)
             )
             continue
         if not member.isfile():
             kind = "symlink" if member.issym() else "hard link" if member.islnk() else "not a regular file"
             problems.append(
-                error(
-                    "integrity", "unsafe_member", f"member {member.name!r} is a {kind}", shot=shot, shard=url
-                )
+                error("integrity", "unsafe_member", f"member {member.name!r} is a {kind}", **where)
             )
             continue
-        key, _, fld = member.name.partition(".")
         if not fld:
             problems.append(
-                error(
-                    "integrity",
-                    "malformed_member",
-                    f"member {member.name!r} has no field",
-                    shot=shot,
-                    shard=url,
-                )
+                error("integrity", "malformed_member", f"member {member.name!r} has no field", **where)
             )
             continue
         if current is not None and current[KEY_FIELD] != key:
@@ -171,19 +191,24 @@ def _samples(tar: tarfile.TarFile, url: str, problems: list[Problem], shot: str)
             current = None
         if current is None:
             current = {KEY_FIELD: key}
-        f = tar.extractfile(member)
-        data = f.read() if f is not None else b""
         if fld in current:
             problems.append(
-                error(
-                    "integrity",
-                    "duplicate_member",
-                    f"member {member.name!r} appears twice",
-                    shot=shot,
-                    shard=url,
-                    key=key,
-                )
+                error("integrity", "duplicate_member", f"member {member.name!r} appears twice", **where)
             )
+        data = None
+        if fld in fields:
+            if member.size > limit:
+                problems.append(
+                    error(
+                        "integrity",
+                        "member_too_large",
+                        f"{member.name}: {member.size} bytes (at most {limit})",
+                        **where,
+                    )
+                )
+            else:
+                f = tar.extractfile(member)
+                data = f.read() if f is not None else b""
         current[fld] = data
     if current is not None:
         yield current
@@ -212,10 +237,12 @@ class _Frames:
         fps = spec.fps if spec is not None else 30
         win = window_frames(fps, task.thresholds.window_seconds)
         self.change = {
-            "alpha": WindowedChange(win, task.thresholds.change),
-            "image": WindowedChange(win, task.thresholds.change),
+            "alpha": WindowedChange(win, task.thresholds.change, n),
+            "image": WindowedChange(win, task.thresholds.change, n),
         }
         self.resolution = tuple(spec.resolution) if spec is not None else None
+        self.limit = member_limit(self.resolution)
+        self._prev: tuple | None = None  # (frame, α, display channels of I) for the flicker check
 
     def where(self, url: str, key: str, frame: int | None) -> dict:
         return {"shot": self.task.shot_id, "shard": url, "key": key, "frame": frame}
@@ -250,13 +277,12 @@ class _Frames:
             )
         for fld in sorted(have - set(t.fields)):
             res.problems.append(error("integrity", "extra_member", f"unlisted member {key}.{fld}", **at))
-        self._json(sample.get("json"), frame, at)
+        if "json" in t.fields and sample.get("json") is not None:
+            self._json(sample["json"], frame, at)
         if frame in self.decode:
             self._decode(sample, frame, at)
 
-    def _json(self, raw: bytes | None, frame: int, at: dict) -> None:
-        if raw is None:
-            return
+    def _json(self, raw: bytes, frame: int, at: dict) -> None:
         try:
             meta = json.loads(raw)
         except ValueError as exc:
@@ -273,13 +299,18 @@ class _Frames:
     def _decode(self, sample: dict, frame: int, at: dict) -> None:
         t, res = self.task, self.result
         decoded: dict[str, dict[str, np.ndarray]] = {}
-        for fld in sorted(k for k in sample if k.endswith(".exr")):
+        for fld in sorted(k for k in sample if k.endswith(".exr") and sample[k] is not None):
             try:
                 ch = exrio.decode(sample[fld])
             except ValueError as exc:
                 res.problems.append(error("integrity", "exr_unreadable", f"{fld}: {exc}", **at))
                 continue
-            found = frames.check_channels(fld, ch, self.resolution) if self.resolution else []
+            if not ch:
+                res.problems.append(
+                    error("integrity", "exr_unreadable", f"{fld}: no channels (truncated?)", **at)
+                )
+                continue
+            found = frames.check_channels(fld, ch, self.resolution)
             for check, msg in found:
                 res.problems.append(error("integrity", check, msg, **at))
             if not found:  # only well-formed layers go on to the label checks
@@ -287,32 +318,53 @@ class _Frames:
         if "alpha.exr" not in decoded:
             return
         alpha = np.asarray(decoded["alpha.exr"]["A"], dtype=np.float32)
-        # Whole colour arrays only where they are used: the deep checks and the contact sheet.
-        full = t.deep or frame in self.sheet
-        rgb_ch, bg_ch, fg_ch = (decoded.get(k) for k in ("rgb.exr", "bg.exr", "fg.exr"))
-        shown = frames.display(frames.channel_luminance(rgb_ch)) if rgb_ch else None
-        rgb = frames.colour(rgb_ch) if full and rgb_ch else None
-        bg = frames.colour(bg_ch) if full and bg_ch else None
-        fg = None
-        if fg_ch is not None:
-            a = fg_ch["A"]
-            if not np.array_equal(a, alpha):
-                n = int(np.count_nonzero(a != alpha))
-                res.problems.append(
-                    error("integrity", "fg_alpha", f"fg.exr A differs from alpha.exr on {n} pixels", **at)
-                )
-            if full:
-                fg = labels.unpremultiply(frames.colour(fg_ch), a)
-        figures = frames.frame_figures(rgb, alpha, fg, bg, t.thresholds, t.deep, shown)
-        for check, msg in frames.label_findings(figures, t.thresholds):
+        rgb, bg, fg = (decoded.get(k) for k in ("rgb.exr", "bg.exr", "fg.exr"))
+        if fg is not None and not np.array_equal(fg["A"], alpha):
+            n = int(np.count_nonzero(fg["A"] != alpha))
+            res.problems.append(
+                error("integrity", "fg_alpha", f"fg.exr A differs from alpha.exr on {n} pixels", **at)
+            )
+        figures, maps = frames.frame_figures(rgb, alpha, fg, bg, t.thresholds, maps=t.deep)
+        if t.deep and rgb is not None:
+            figures["label_flicker"] = self._flicker(frame, alpha, rgb, fg, bg)
+        findings = frames.label_findings(figures, t.thresholds)
+        for check, msg in findings:
             res.problems.append(warning("labels", check, msg, **at))
         res.frames.append({"key": at["key"], "shard": at["shard"], "frame": frame, **figures})
         res.histogram += frames.alpha_histogram(alpha)
-        self.change["alpha"].add(alpha)
-        if shown is not None:
-            self.change["image"].add(shown)
-        if frame in self.sheet and rgb is not None:
-            res.thumbs[frame] = thumbnails(rgb, alpha, fg, bg)
+        self.change["alpha"].add(alpha, frame)
+        if "luminance" in maps:
+            self.change["image"].add(maps["luminance"], frame)
+        if rgb is not None and (frame in self.sheet or (t.deep and findings and len(res.views) < MAX_VIEWS)):
+            image = frames.colour(rgb)
+            f = labels.unpremultiply(frames.colour(fg), alpha) if fg is not None else None
+            b = frames.colour(bg) if bg is not None else None
+            if frame in self.sheet:
+                res.thumbs[frame] = thumbnails(image, alpha, f, b)
+            if t.deep and findings and len(res.views) < MAX_VIEWS:
+                res.views[frame] = problem_views(image, alpha, maps, [c for c, _ in findings])
+
+    def _flicker(self, frame: int, alpha: np.ndarray, rgb: frames.Channels, fg, bg) -> float | None:
+        """Label flicker: of the pixels where the change of α since the previous frame predicts a
+        visible change of I (the composite with this frame's F and B under both α differs by more
+        than 2·evidence in display values), the share where no channel of I changed by evidence/2.
+        Needs F and B and the previous frame decoded; else None."""
+        shown = {c: frames.display(rgb[c]) for c in "RGB"}
+        prev, self._prev = self._prev, (frame, alpha, shown)
+        if fg is None or bg is None or prev is None or prev[0] != frame - 1 or prev[1].shape != alpha.shape:
+            return None
+        t = self.task.thresholds.evidence
+        seen = alpha > 0
+        step = alpha - prev[1]
+        expect = np.zeros(alpha.shape, bool)
+        still = np.ones(alpha.shape, bool)
+        for c in "RGB":
+            b = frames.f32(bg[c])
+            f = np.where(seen, frames.f32(fg[c]) / np.where(seen, alpha, 1.0), b)
+            now = alpha * f + (1 - alpha) * b
+            expect |= np.abs(frames.display(now) - frames.display(now - step * (f - b))) > 2 * t
+            still &= np.abs(shown[c] - prev[2][c]) < t / 2
+        return float((expect & still).sum() / expect.sum()) if expect.any() else 0.0
 
     def finish(self) -> None:
         t, res = self.task, self.result
@@ -342,7 +394,7 @@ def scan_shard(entry: dict, acc: _Frames) -> None:
     res, url, shot = acc.result, entry["url"], acc.task.shot_id
     try:
         raw = open_url(entry["path"])
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ImportError) as exc:  # ImportError: no fsspec backend for the scheme
         res.problems.append(
             error("integrity", "shard_missing", f"cannot open the shard ({exc})", shot=shot, shard=url)
         )
@@ -351,7 +403,7 @@ def scan_shard(entry: dict, acc: _Frames) -> None:
     n_before = res.frames_read
     try:
         with tarfile.open(fileobj=io.BufferedReader(reader, 1 << 20), mode="r|") as tar:
-            for sample in _samples(tar, url, res.problems, shot):
+            for sample in _samples(tar, url, res.problems, shot, set(acc.task.fields), acc.limit):
                 acc.sample(sample, url)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         res.problems.append(
@@ -397,8 +449,22 @@ def scan_shard(entry: dict, acc: _Frames) -> None:
         )
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed blocks up to 1 GiB instead of returning them to the system: a 4K
+    frame's arrays (32-95 MiB each) are then reused frame after frame instead of being mapped
+    and page-faulted afresh, which costs more than the arithmetic on them. Peak memory is
+    unchanged (the same arrays, reused); elsewhere than glibc this does nothing."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def audit_shot(task: ShotTask) -> ShotAudit:
     """Audit one shot: every shard of it, every sample, the chosen frames decoded."""
+    keep_freed_memory()
     t0 = time.perf_counter()
     res = ShotAudit(task.shot_id)
     spec = None

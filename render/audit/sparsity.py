@@ -9,15 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 DEFINITION = """\
-A shot's frames are cut into consecutive, non-overlapping windows of round(window_seconds x fps)
-frames (a shot shorter than that is one window; a last window with fewer than 2 frames is
-dropped). A pixel changes in a window when the range (max - min) of its value over the window's
+A shot of N frames is cut into consecutive, non-overlapping windows of W = round(window_seconds x
+fps) frames: window k holds frames kW .. kW + W - 1. Only whole windows count (the frames after
+the last whole window are left out), except that a shot shorter than W is one window of all its
+frames. A pixel changes in a window when the range (max - min) of its value over the window's
 frames exceeds the threshold. The sparsity is the share of changed pixels, pooled over all
 windows (each window weighs by its pixel count).
 
 Two values are measured: alpha itself (what the sparse refiner works on), and the display
 luminance of I (sRGB of the clipped linear Rec.709 Y), which also changes where the background
-moves in frame with the camera and carries the renderer's sampling noise."""
+moves in frame with the camera and carries the renderer's sampling noise. When only some frames
+are decoded (--sample), a window holds those of its frames that were decoded: a lower bound."""
 
 
 def window_frames(fps: float, seconds: float) -> int:
@@ -25,25 +27,34 @@ def window_frames(fps: float, seconds: float) -> int:
 
 
 class WindowedChange:
-    """Feed ``(H, W)`` frames in order; read :attr:`changed` and :attr:`pixels` at the end."""
+    """Feed ``(H, W)`` frames with their frame numbers, in order; :meth:`finish` at the end.
 
-    def __init__(self, window: int, threshold: float):
+    ``frames``: the shot's frame count, which fixes the windows."""
+
+    def __init__(self, window: int, threshold: float, frames: int):
         if window < 2:
             raise ValueError(f"window of {window} frames: need at least 2")
         self.window, self.threshold = window, threshold
+        # Windows that count: whole ones, or the whole shot when it is shorter than one window.
+        self.counted = frames // window if frames >= window else 1
+        self.short = frames < window
         self.changed = 0
         self.pixels = 0
         self.windows = 0
         self.frames_in_windows = 0
         self._lo: np.ndarray | None = None
         self._hi: np.ndarray | None = None
+        self._id = -1
         self._n = 0
 
-    def add(self, x: np.ndarray) -> None:
+    def add(self, x: np.ndarray, frame: int) -> None:
+        wid = 0 if self.short else frame // self.window
+        if wid >= self.counted:
+            return  # after the last whole window
         x = np.asarray(x, dtype=np.float32)
-        if self._lo is None or self._n == self.window:
+        if wid != self._id:
             self._close()
-            self._lo, self._hi, self._n = x.copy(), x.copy(), 1
+            self._lo, self._hi, self._id, self._n = x.copy(), x.copy(), wid, 1
             return
         if x.shape != self._lo.shape:
             raise ValueError(f"frame of shape {x.shape} after {self._lo.shape}")
@@ -71,6 +82,7 @@ class WindowedChange:
             "pixels": self.pixels,
             "windows": self.windows,
             "frames_in_windows": self.frames_in_windows,
+            "short_shot": self.short,
             "share": self.changed / self.pixels if self.pixels else None,
         }
 

@@ -20,12 +20,17 @@ FIGURES = (
     "residual_all",
     "evidence_without_label",
     "label_without_evidence",
+    "label_flicker",
 )
 
 
 def _mean(values: list) -> float | None:
     v = [x for x in values if x is not None and np.isfinite(x)]
     return float(np.mean(v)) if v else None
+
+
+def _round(v: object) -> object:
+    return round(v, 6) if isinstance(v, float) else v
 
 
 def _grouped(pairs: list[tuple[str, float | None]]) -> dict[str, dict]:
@@ -36,17 +41,21 @@ def _grouped(pairs: list[tuple[str, float | None]]) -> dict[str, dict]:
     return {k: {"frames": len(v), "mean": float(np.mean(v))} for k, v in sorted(groups.items())}
 
 
+def _at(d: object, *path: str) -> str:
+    for key in path:
+        d = d.get(key) if isinstance(d, dict) else None
+    return str(d) if d is not None else "?"
+
+
 def shot_attributes(plan: dict | None) -> dict[str, str]:
     """The attributes a shot is counted under: scene, split, identity, action, preset, hair."""
-    if not plan:
-        return {k: "?" for k in ("scene", "split", "identity", "action", "preset", "hairstyle")}
     return {
-        "scene": plan.get("scene", "?"),
-        "split": plan.get("split", "?"),
-        "identity": plan.get("character", {}).get("id", "?"),
-        "action": plan.get("animation", {}).get("clip", "?"),
-        "preset": plan.get("camera", {}).get("preset", "?"),
-        "hairstyle": plan.get("character", {}).get("hair", {}).get("style", "?"),
+        "scene": _at(plan, "scene"),
+        "split": _at(plan, "split"),
+        "identity": _at(plan, "character", "id"),
+        "action": _at(plan, "animation", "clip"),
+        "preset": _at(plan, "camera", "preset"),
+        "hairstyle": _at(plan, "character", "hair", "style"),
     }
 
 
@@ -91,6 +100,7 @@ def summarize(
                 "errors": sum(p.severity == ERROR for p in r.problems),
                 "warnings": sum(p.severity != ERROR for p in r.problems),
                 "seconds": round(r.seconds, 3),
+                "frames": [{k: _round(v) for k, v in f.items()} for f in r.frames],
             }
         )
     figs = [f for _, f in rows]
