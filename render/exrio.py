@@ -73,6 +73,22 @@ def write_exr(path: str | os.PathLike, data: bytes) -> None:
     Path(path).write_bytes(data)
 
 
+def data_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of an EXR's data window, read from its header alone (no pixels decoded);
+    the largest over its parts."""
+    try:
+        f = OpenEXR.File(io.BytesIO(bytes(data)), header_only=True)
+    except Exception as exc:  # OpenEXR raises bare RuntimeError with no file context
+        raise ValueError(f"<bytes>: not a readable EXR header ({exc})") from exc
+    sizes = []
+    for part in f.parts:
+        (x0, y0), (x1, y1) = part.header["dataWindow"]
+        sizes.append((int(x1) - int(x0) + 1, int(y1) - int(y0) + 1))
+    if not sizes:
+        raise ValueError("<bytes>: an EXR without parts")
+    return max(sizes, key=lambda s: s[0] * s[1])
+
+
 def decode(data: bytes | str | os.PathLike) -> dict[str, np.ndarray]:
     """Decode an EXR (bytes or a path) into ``{channel name: (H, W) array}``.
 

@@ -145,11 +145,8 @@ def test_a_shifted_label_is_caught_and_shown(dataset):
     code, s, _ = audit(dataset, "--deep")
     assert code == 0  # label findings are warnings
     hits = [p for p in s["problem_list"] if p["category"] == "labels" and p.get("key") == key]
-    assert {p["check"] for p in hits} & {
-        "evidence_without_label",
-        "label_without_evidence",
-        "composite_residual",
-    }
+    # I shows the subject where α is now 0, and α covers background that I shows as B.
+    assert {"evidence_without_label", "label_without_evidence"} <= {p["check"] for p in hits}, hits
     assert all(p["frame"] == 2 and p["shard"].endswith("shot00000-000.tar") for p in hits)
     others = [
         p
@@ -335,6 +332,47 @@ def _index_totals(m: Path) -> None:
     (m / "index.json").write_text(json.dumps(index))
 
 
+def _plan_character_garbled(m: Path) -> None:
+    lines = (m / "plan.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["character"] = "x"
+    (m / "plan.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+
+
+def _index_relabelled(m: Path) -> None:
+    index = json.loads((m / "index.json").read_text())
+    index["shards"][0]["split"] = "test"
+    (m / "index.json").write_text(json.dumps(index))
+
+
+def _config_fps_garbled(m: Path) -> None:
+    cfg = (m / "config.yaml").read_text()
+    (m / "config.yaml").write_text(cfg.replace("fps: 30", "fps: abc"))
+
+
+def _plan_empty(m: Path) -> None:
+    (m / "plan.jsonl").write_text("")
+
+
+def _frames_swapped(m: Path) -> None:
+    def edit(ms):
+        one = [x for x in ms if x[0].startswith(f"{SHOT}_0001.")]
+        two = [x for x in ms if x[0].startswith(f"{SHOT}_0002.")]
+        rest = [x for x in ms if x not in one and x not in two]
+        return rest[: len(rest) // 2] + two + one + rest[len(rest) // 2 :]
+
+    rewrite_shard(m, edit)
+
+
+def _unknown_scheme(m: Path) -> None:
+    for rec_path in (m / "shots").glob(f"{SHOT}.json"):
+        rec = json.loads(rec_path.read_text())
+        rec["shards"][0]["url"] = "nosuchfs://bucket/shot00000-000.tar"
+        rec_path.write_text(json.dumps(rec))
+    index = json.loads((m / "index.json").read_text())
+    build_index(m, index["planned_shots"], index["seed"])
+
+
 def _orphan(m: Path) -> None:
     p = shard_path(m)
     shutil.copy(p, p.with_name("shot00007-000.tar"))
@@ -383,6 +421,16 @@ CASES = {
     "config not a mapping": (_config_not_mapping, "config_unreadable", (None, None, None, None)),
     "record with wrong types": (_record_types, "record_unreadable", (None, None, None, None)),
     "plan entry garbled": (_plan_garbled, "plan_unreadable", (SHOT, None, None, None)),
+    "plan character garbled": (_plan_character_garbled, "plan_unreadable", (SHOT, None, None, None)),
+    "index split relabelled": (_index_relabelled, "index_stale", (SHOT, "shot00000-000.tar", None, None)),
+    "config fps garbled": (_config_fps_garbled, "config_unreadable", (None, None, None, None)),
+    "plan empty": (_plan_empty, "plan_empty", (None, None, None, None)),
+    "frames out of order": (_frames_swapped, "frame_order", (SHOT, "shot00000-000.tar", f"{SHOT}_0001", 1)),
+    "unknown url scheme": (
+        _unknown_scheme,
+        "shard_missing",
+        (SHOT, "nosuchfs://bucket/shot00000-000.tar", None, None),
+    ),
 }
 
 
@@ -426,6 +474,41 @@ def test_a_recorded_shot_with_its_failure_named(dataset):
     _, s, _ = audit(dataset)
     (p,) = found(s, "failed_shot")
     assert p["shot"] == "shot00001" and "GPU lost" in p["message"]
+
+
+def test_a_label_that_moves_while_the_image_stands_still_is_flicker(dataset):
+    """Frame 2's image replaced by frame 1's: α moves between them, I does not."""
+    rgb1 = {}
+
+    def keep(ms):
+        rgb1["data"] = dict(ms)[f"{SHOT}_0001.rgb.exr"]
+        return ms
+
+    rewrite_shard(dataset, keep)
+    rewrite_shard(dataset, edit_member(f"{SHOT}_0002.rgb.exr", lambda d: rgb1["data"]))
+    code, s, _ = audit(dataset, "--deep")
+    assert code == 0
+    (p,) = [p for p in found(s, "label_flicker") if p["shot"] == SHOT]
+    assert p["key"] == f"{SHOT}_0002" and p["frame"] == 2
+    flicker = {f["frame"]: f["label_flicker"] for f in s["shots"][0]["frames"]}
+    assert flicker[0] is None and flicker[2] > 0.5 and flicker[1] < 0.1
+
+
+def test_a_shot_without_a_plan_line_is_still_decoded(dataset):
+    lines = (dataset / "plan.jsonl").read_text().splitlines()
+    (dataset / "plan.jsonl").write_text("\n".join(lines[1:]) + "\n")
+
+    def f(a):
+        a = a.copy()
+        a[0, 0] = np.nan
+        return a
+
+    rewrite_shard(dataset, edit_member(f"{SHOT}_0001.alpha.exr", edit_alpha(f)))
+    code, s, _ = audit(dataset)
+    assert code == 1
+    assert found(s, "extra_shot")[0]["shot"] == SHOT
+    (p,) = found(s, "nonfinite")
+    assert p["key"] == f"{SHOT}_0001"
 
 
 def test_a_crash_in_one_shot_is_reported_not_raised(dataset, monkeypatch):

@@ -61,14 +61,14 @@ def main(
     )
     try:
         result = run_audit(root, options)
+        report = write_report(result, report_path or root / "audit.html")
+        summary = write_json(result, json_path or root / "audit.json")
     except (FileNotFoundError, NotADirectoryError) as exc:
         click.echo(f"audit: {exc}", err=True)
         sys.exit(2)
     except Exception as exc:  # a bug in the audit: one line, not a traceback, and a failed status
         click.echo(f"audit: crashed ({type(exc).__name__}: {exc}); please report it", err=True)
         sys.exit(3)
-    report = write_report(result, report_path or root / "audit.html")
-    summary = write_json(result, json_path or root / "audit.json")
     click.echo(f"report: {report}")
     click.echo(f"summary: {summary}")
     click.echo(result.one_line(), err=True)

@@ -26,6 +26,12 @@ class Manifest:
     failures: dict[str, dict] = field(default_factory=dict)
     index: dict | None = None
     problems: list[Problem] = field(default_factory=list)
+    unusable_plan: set[str] = field(default_factory=set)  # planned shots whose plan line is malformed
+
+    def plan_of(self, shot_id: str) -> dict | None:
+        """The shot's plan line when it is well-formed (else None: its frames are checked
+        without a plan)."""
+        return None if shot_id in self.unusable_plan else self.plan.get(shot_id)
 
     def shards_of(self, shot_id: str) -> list[dict]:
         rec = self.records[shot_id]
@@ -61,14 +67,15 @@ def read_manifest(root: str | Path) -> Manifest:
         except yaml.YAMLError as exc:
             p.append(error("completeness", "config_unreadable", f"{CONFIG}: not valid YAML ({exc})"))
         else:
-            if isinstance(cfg, dict):
+            bad = _config_types(cfg) if isinstance(cfg, dict) else f"a {type(cfg).__name__}, not a mapping"
+            if not bad:
                 m.config = cfg
             else:
                 p.append(
                     error(
                         "completeness",
                         "config_unreadable",
-                        f"{CONFIG}: a {type(cfg).__name__}, not a mapping",
+                        f"{CONFIG}: {bad}",
                     )
                 )
     plan_path = m.root / PLAN
@@ -86,12 +93,21 @@ def read_manifest(root: str | Path) -> Manifest:
             except (ValueError, KeyError, TypeError) as exc:
                 p.append(error("completeness", "plan_unreadable", f"{PLAN} line {n}: unreadable ({exc})"))
                 continue
+            why = _plan_types(shot)
+            if why:  # still planned (counted), but not used to check the shot's frames
+                p.append(error("completeness", "plan_unreadable", f"{PLAN} line {n}: {why}", shot=sid))
+                m.unusable_plan.add(sid)
             if sid in m.plan:
                 p.append(error("completeness", "duplicate_shot", f"{PLAN} plans {sid} twice", shot=sid))
             m.plan.setdefault(sid, shot)
     for path in sorted((m.root / "shots").glob("*.json")):
         d = _json(path, p, "record_unreadable")
         if d is None:
+            continue
+        if not isinstance(d, dict) or type(d.get("frames")) is not int:
+            p.append(
+                error("completeness", "record_unreadable", f"shots/{path.name}: not a shot record (frames)")
+            )
             continue
         try:
             rec = ShotRecord.from_json(d)  # type: ignore[arg-type]
@@ -143,9 +159,7 @@ def read_manifest(root: str | Path) -> Manifest:
                     f"{INDEX}: format {d.get('format')!r}, expected {FORMAT!r}",
                 )
             )
-        elif not isinstance(d.get("shards"), list) or not all(
-            isinstance(s, dict) and isinstance(s.get("url"), str) for s in d["shards"]
-        ):
+        elif not isinstance(d.get("shards"), list) or not all(_index_entry_ok(s) for s in d["shards"]):
             p.append(
                 error(
                     "completeness",
@@ -156,6 +170,54 @@ def read_manifest(root: str | Path) -> Manifest:
         else:
             m.index = d
     return m
+
+
+def _index_entry_ok(s: object) -> bool:
+    if not isinstance(s, dict):
+        return False
+    kinds = {
+        "url": str,
+        "sha256": str,
+        "shot_id": str,
+        "scene": str,
+        "split": str,
+        "bytes": int,
+        "frames": int,
+    }
+    return all(type(s.get(k)) is t for k, t in kinds.items())
+
+
+def _config_types(cfg: dict) -> str | None:
+    """Why a config's values cannot be used, or None."""
+    kinds = {"fps": int, "seed": int, "passes": list, "identity": dict, "clip_catalog": (str, type(None))}
+    for key, kind in kinds.items():
+        if key in cfg and not isinstance(cfg[key], kind) or (kind is int and type(cfg.get(key, 0)) is bool):
+            return f"{key} is {cfg[key]!r}"
+    if not all(isinstance(x, str) for x in cfg.get("passes", [])):
+        return f"passes is {cfg['passes']!r}"
+    return None
+
+
+def _plan_types(shot: object) -> str | None:
+    """Why a plan line cannot describe a shot, or None."""
+    from render.plan import ShotSpec
+
+    if not isinstance(shot, dict):
+        return "not an object"
+    res = shot.get("resolution")
+    if not (isinstance(res, list) and len(res) == 2 and all(type(x) is int and x > 0 for x in res)):
+        return f"resolution {res!r}"
+    for key in ("fps", "frame_count", "seed"):
+        if type(shot.get(key)) is not int:
+            return f"{key} {shot.get(key)!r}"
+    for key in ("scene", "split"):
+        if not isinstance(shot.get(key), str):
+            return f"{key} {shot.get(key)!r}"
+    try:
+        ShotSpec.from_json(shot)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return f"not a shot spec ({exc!r})"
+    return None
 
 
 def _check_record(rec: ShotRecord) -> None:
@@ -180,6 +242,8 @@ def check(m: Manifest) -> list[Problem]:
     """Completeness problems of a read manifest (the reading problems are in ``m.problems``)."""
     out: list[Problem] = []
     planned, done, failed = set(m.plan), set(m.records), set(m.failures)
+    if not planned and (m.root / PLAN).is_file():
+        out.append(error("completeness", "plan_empty", f"{PLAN} plans no shots"))
     for sid in sorted(planned - done - failed):
         out.append(
             error(
@@ -295,11 +359,20 @@ def _index_agrees(m: Manifest) -> list[Problem]:
     for url in sorted(set(listed) & set(recorded)):
         sid, s = recorded[url]
         got = listed[url]
-        if (got.get("sha256"), got.get("bytes"), got.get("frames"), got.get("shot_id")) != (
+        if (
+            got.get("sha256"),
+            got.get("bytes"),
+            got.get("frames"),
+            got.get("shot_id"),
+            got.get("scene"),
+            got.get("split"),
+        ) != (
             s.sha256,
             s.bytes,
             s.frames,
             sid,
+            m.records[sid].scene,
+            m.records[sid].split,
         ):
             out.append(
                 error(
@@ -314,7 +387,9 @@ def _index_agrees(m: Manifest) -> list[Problem]:
         "planned_shots": len(m.plan) if (m.root / PLAN).is_file() else m.index.get("planned_shots"),
         "completed_shots": len(m.records),
         "frames": sum(rec.frames for rec in m.records.values()),
+        "bytes": sum(s.bytes for rec in m.records.values() for s in rec.shards),
         "failed_shots": sorted(m.failures),
+        **({"seed": m.config["seed"]} if "seed" in m.config else {}),
     }
     for key, want in totals.items():
         if m.index.get(key) != want:

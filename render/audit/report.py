@@ -150,7 +150,7 @@ def _sheets(result: AuditResult) -> str:
     for r in result.shots:
         if not r.thumbs:
             continue
-        plan = result.manifest.plan.get(r.shot_id, {})
+        plan = result.manifest.plan_of(r.shot_id) or {}
         cells = []
         for frame in sorted(r.thumbs):
             t = r.thumbs[frame]
@@ -443,5 +443,5 @@ def write_json(result: AuditResult, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {**result.summary, "problem_list": [p.to_json() for p in result.problems]}
-    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+    path.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
     return path

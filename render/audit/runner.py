@@ -92,7 +92,7 @@ def tasks_for(m: completeness.Manifest, options: AuditOptions) -> list[ShotTask]
     sheets = _sheet_shots(ids, options.sheets)
     out = []
     for sid in ids:
-        rec, plan = m.records[sid], m.plan.get(sid)
+        rec, plan = m.records[sid], m.plan_of(sid)
         anim = plan.get("animation") if plan else None
         name = anim.get("clip") if isinstance(anim, dict) else None
         clip = clips.get(name) if clips and isinstance(name, str) else None

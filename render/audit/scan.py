@@ -29,6 +29,7 @@ from render.shards import check_member_name
 from render.timeline import FrameState, frame_states
 
 THUMB_HEIGHT = 200
+MAX_PIXELS = 1 << 26  # a layer without a planned size may declare at most this many pixels (8192²)
 MAX_VIEWS = 4  # deep audit: flagged frames per shot shown with their residual and evidence maps
 KEY_FIELD = "__key__"
 
@@ -242,6 +243,8 @@ class _Frames:
         }
         self.resolution = tuple(spec.resolution) if spec is not None else None
         self.limit = member_limit(self.resolution)
+        self.shape: tuple[int, int] | None = None  # (width, height) of the first decoded frame
+        self.last_frame = -1
         self._prev: tuple | None = None  # (frame, α, display channels of I) for the flicker check
 
     def where(self, url: str, key: str, frame: int | None) -> dict:
@@ -264,6 +267,11 @@ class _Frames:
             )
             return
         self.seen[frame] = url
+        if frame < self.last_frame:
+            res.problems.append(
+                error("integrity", "frame_order", f"frame {frame} after frame {self.last_frame}", **at)
+            )
+        self.last_frame = max(self.last_frame, frame)
         if frame >= t.frames:
             res.problems.append(
                 error(
@@ -300,6 +308,22 @@ class _Frames:
         t, res = self.task, self.result
         decoded: dict[str, dict[str, np.ndarray]] = {}
         for fld in sorted(k for k in sample if k.endswith(".exr") and sample[k] is not None):
+            try:  # the header first: a layer's declared size bounds what decoding it allocates
+                w, h = exrio.data_size(sample[fld])
+            except ValueError as exc:
+                res.problems.append(error("integrity", "exr_unreadable", f"{fld}: {exc}", **at))
+                continue
+            if self.resolution is not None and (w, h) != tuple(self.resolution):
+                msg = f"{fld}: {w}x{h}, the plan says {self.resolution[0]}x{self.resolution[1]}"
+            elif self.resolution is None and self.shape is not None and (w, h) != self.shape:
+                msg = f"{fld}: {w}x{h}, the shot's first decoded frame is {self.shape[0]}x{self.shape[1]}"
+            elif w * h > MAX_PIXELS:
+                msg = f"{fld}: {w}x{h} declares more than {MAX_PIXELS} pixels"
+            else:
+                msg = None
+            if msg:  # not decoded
+                res.problems.append(error("integrity", "resolution", msg, **at))
+                continue
             try:
                 ch = exrio.decode(sample[fld])
             except ValueError as exc:
@@ -317,7 +341,14 @@ class _Frames:
                 decoded[fld] = ch
         if "alpha.exr" not in decoded:
             return
+        if len({a.shape for ch in decoded.values() for a in ch.values()}) > 1:
+            res.problems.append(
+                error("integrity", "resolution", "the layers of this frame differ in size", **at)
+            )
+            return
         alpha = np.asarray(decoded["alpha.exr"]["A"], dtype=np.float32)
+        if self.shape is None:
+            self.shape = (alpha.shape[1], alpha.shape[0])
         rgb, bg, fg = (decoded.get(k) for k in ("rgb.exr", "bg.exr", "fg.exr"))
         if fg is not None and not np.array_equal(fg["A"], alpha):
             n = int(np.count_nonzero(fg["A"] != alpha))
@@ -404,7 +435,21 @@ def scan_shard(entry: dict, acc: _Frames) -> None:
     try:
         with tarfile.open(fileobj=io.BufferedReader(reader, 1 << 20), mode="r|") as tar:
             for sample in _samples(tar, url, res.problems, shot, set(acc.task.fields), acc.limit):
-                acc.sample(sample, url)
+                try:
+                    acc.sample(sample, url)
+                except Exception as exc:  # one sample's surprise must not hide the shard's checks
+                    key = sample.get(KEY_FIELD)
+                    res.problems.append(
+                        error(
+                            "integrity",
+                            "audit_crashed",
+                            f"checking this sample failed: {exc!r}",
+                            shot=shot,
+                            shard=url,
+                            key=key,
+                            frame=_frame_of(key, shot) if isinstance(key, str) else None,
+                        )
+                    )
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         res.problems.append(
             error("integrity", "tar_malformed", f"not a well-formed tar ({exc})", shot=shot, shard=url)
