@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +17,45 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half."""
+def temp_name(path: Path) -> Path:
+    """A temporary sibling of ``path`` unique to this process on this host (shared storage)."""
+    return path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, exclusive: bool = False) -> bool:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
+
+    ``exclusive``: publish only if ``path`` does not exist yet (a hard link, which fails on an
+    existing name; on filesystems without hard links, a plain rename); returns whether this
+    call published it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_name(path)
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+    published = True
+    if exclusive:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            published = False
+        except OSError:  # no hard links here: fall back to the rename
+            os.replace(tmp, path)
+        tmp.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, path)
     _fsync_dir(path.parent)
+    return published
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
+def write_text_atomic(path: str | os.PathLike, text: str, exclusive: bool = False) -> bool:
+    return write_bytes_atomic(path, text.encode("utf-8"), exclusive)
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def write_json_atomic(path: str | os.PathLike, obj: Any, exclusive: bool = False) -> bool:
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", exclusive)
 
 
 def commit_file(tmp: str | os.PathLike, final: str | os.PathLike) -> None:

@@ -18,6 +18,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = Path(__file__).resolve().parent / "defaults" / "dataset.yaml"
 BACKENDS = ("blender", "unreal")
+DEVICES = ("auto", "cpu", "gpu")
 PASSES = ("rgb", "alpha", "fg", "bg")
 PIXEL_FILTERS = ("box", "gaussian", "blackman_harris")
 FSTOP_LIMITS = (0.5, 64.0)  # what real lenses span
@@ -66,6 +67,11 @@ class DatasetConfig:
     address: str | None = None
     retries: int = 2
     recycle_after: int = 8
+    device: str = "auto"  # auto | cpu | gpu: where Cycles renders (auto: a GPU when the node has one)
+    deadline_base: float = 600.0  # seconds a shot may take: base + per_frame_mpix x frames x megapixels
+    deadline_per_frame_mpix: float = 3600.0
+    scratch: str | None = None  # render work directories: None = <each node's temp dir>/amatte4k-<dataset>
+    worker_memory_gb: float = 0.0  # memory each render actor asks Ray for; 0 = estimated from the resolution
     shard_maxsize: int = 3 << 30
     hair_strands: int = 6000
     denoise: bool = False
@@ -106,6 +112,11 @@ class DatasetConfig:
         "address",
         "retries",
         "recycle_after",
+        "device",
+        "deadline_base",
+        "deadline_per_frame_mpix",
+        "worker_memory_gb",
+        "scratch",
         "scene_catalog",
         "clip_catalog",
     )
@@ -275,6 +286,14 @@ def _check_ranges(cfg: DatasetConfig) -> None:
         raise ConfigError(f"val_fraction: must be in [0, 1), got {cfg.val_fraction}")
     if not 0.0 <= cfg.shutter <= 1.0:
         raise ConfigError(f"shutter: must be in [0, 1] frames, got {cfg.shutter}")
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device {cfg.device!r}: choose from {', '.join(DEVICES)}")
+    for key in ("deadline_base", "deadline_per_frame_mpix", "worker_memory_gb"):
+        value = getattr(cfg, key)
+        if type(value) not in (int, float) or not 0 <= value < float("inf"):
+            raise ConfigError(f"{key}: must be a finite number, zero or positive, got {value}")
+    if cfg.scratch is not None and not Path(cfg.scratch).is_absolute():
+        raise ConfigError(f"scratch {cfg.scratch!r}: must be an absolute path (it is resolved on every node)")
     if cfg.backend not in BACKENDS:
         raise ConfigError(f"backend {cfg.backend!r}: choose from {', '.join(BACKENDS)}")
     if cfg.seed < 0:

@@ -20,6 +20,7 @@ from render.backends import SUPPORTED_PASSES
 from render.catalog import load_clips, load_scenes
 from render.config import ConfigError, DatasetConfig, config_from_dict, load_config, read_yaml
 from render.identity import dataset_identity, digest, identity_change
+from render.lock import Lease, LeaseLost, LockedError
 from render.manifest import CONFIG, INDEX, PLAN, build_index, load_shot_records
 from render.plan import plan_bytes, plan_shots, summary
 
@@ -175,15 +176,28 @@ def print_summary(info: dict) -> None:
 @click.option("--out", type=str, default=None, help="Shard root (default data/).")
 @click.option("--manifests", type=str, default=None, help="Manifest directory (default manifests/).")
 @click.option("--backend", type=str, default=None, help="blender (default) or unreal.")
-@click.option("--workers", type=int, default=None, help="Render workers (0 = from the cluster's CPUs).")
-@click.option("--threads", type=int, default=None, help="Threads per worker (0 = cores / workers).")
+@click.option("--workers", type=int, default=None, help="Render workers (0 = as many as fit on the nodes).")
+@click.option("--threads", type=int, default=None, help="Threads per worker (0 = the most at which the workers fit on the nodes).")
 @click.option("--address", type=str, default=None, help="Ray cluster address (default: local Ray).")
 @click.option("--retries", type=int, default=None, help="Retries of a failed shot.")
+@click.option(
+    "--scratch",
+    type=str,
+    default=None,
+    help="Folder for render work directories on each node (default: the node's temp dir).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "gpu"]),
+    default=None,
+    help="Where Cycles renders: auto (an NVIDIA GPU when the node has one), cpu or gpu.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan summary and exit; writes nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def main(config_path, dry_run, quiet, **flags) -> None:
     """Plan, render and package an αMatte4K dataset (resumable: re-run the same command)."""
     flags = {k: v for k, v in flags.items() if v is not None}
+    lease = None
     try:
         if "sampler_seed" in flags:
             flags["sampler_seed"] = parse_sampler_seed(flags["sampler_seed"])
@@ -200,6 +214,8 @@ def main(config_path, dry_run, quiet, **flags) -> None:
         check_paths(cfg, scenes)
         check_address(cfg.address)
         manifest_dir = Path(cfg.manifests).resolve()
+        lease = Lease(manifest_dir)
+        lease.acquire()  # one launcher per manifest directory, before anything is read or written
         plan = plan_bytes(shots)
         identity = dataset_identity(cfg.backend, scenes[: cfg.scenes], clips)
         if "not installed" in identity["engine"]:
@@ -209,10 +225,21 @@ def main(config_path, dry_run, quiet, **flags) -> None:
         resuming = check_existing(cfg, manifest_dir, plan, identity)
         token = dataset_token(cfg, identity)
         check_out(cfg, token)
-    except ConfigError as exc:
+    except (ConfigError, LockedError) as exc:
+        if lease is not None:
+            lease.release()
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    try:
+        _render(cfg, shots, scenes, clips, manifest_dir, plan, identity, resuming, token, quiet, lease)
+    except LeaseLost as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        lease.release()
 
+
+def _render(cfg, shots, scenes, clips, manifest_dir, plan, identity, resuming, token, quiet, lease) -> None:
     out_root = Path(cfg.out).resolve()
     if not resuming:
         write_text_atomic(manifest_dir / CONFIG, manifest_config(cfg, identity))
@@ -224,7 +251,7 @@ def main(config_path, dry_run, quiet, **flags) -> None:
     todo = [s for s in shots if s.shot_id not in done]
     click.echo(f"plan: {len(shots)} shots, {len(done)} already done, {len(todo)} to render -> {manifest_dir}")
     if todo:
-        from render.orchestrate import run  # Ray is imported only when there is work
+        from render.orchestrate import ClusterError, run  # Ray is imported only when there is work
 
         try:
             report = run(
@@ -238,7 +265,11 @@ def main(config_path, dry_run, quiet, **flags) -> None:
                 planned=len(shots),
                 progress=not quiet,
                 log=lambda m: click.echo(m, err=True),
+                heartbeat=lease.renew,
             )
+        except ClusterError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             index = build_index(manifest_dir, len(shots), cfg.seed)
             click.echo(

@@ -89,12 +89,29 @@ def failed_record_path(manifest_dir: str | os.PathLike, shot_id: str) -> Path:
     return Path(manifest_dir) / "failed" / f"{shot_id}.json"
 
 
-def write_shot_record(manifest_dir: str | os.PathLike, record: ShotRecord) -> None:
-    write_json_atomic(shot_record_path(manifest_dir, record.shot_id), record.to_json())
+def read_shot_record(manifest_dir: str | os.PathLike, shot_id: str) -> ShotRecord | None:
+    """The shot's record, or None when the shot is not (yet) part of the dataset."""
+    path = shot_record_path(manifest_dir, shot_id)
+    try:
+        return ShotRecord.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def write_shot_record(manifest_dir: str | os.PathLike, record: ShotRecord) -> bool:
+    """Publish a shot's record unless the shot already has one (the first record wins: a late
+    attempt can never replace it). Returns whether this call published it."""
+    published = write_json_atomic(
+        shot_record_path(manifest_dir, record.shot_id), record.to_json(), exclusive=True
+    )
     failed_record_path(manifest_dir, record.shot_id).unlink(missing_ok=True)
+    return published
 
 
 def write_failure(manifest_dir: str | os.PathLike, shot_id: str, error: str, attempts: int) -> None:
+    """Record that a shot ran out of attempts (never for a recorded shot: a record wins)."""
+    if shot_record_path(manifest_dir, shot_id).exists():
+        return
     write_json_atomic(
         failed_record_path(manifest_dir, shot_id), {"shot_id": shot_id, "error": error, "attempts": attempts}
     )

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from render.atomic import commit_file
+from render.atomic import commit_file, temp_name
 
 KEY_FIELD = "__key__"
 
@@ -99,7 +99,7 @@ def write_shards(
 
     def open_next() -> None:
         final = out_dir / f"{prefix}-{len(infos):03d}.tar"
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        tmp = temp_name(final)
         state.update(
             final=final,
             tmp=tmp,

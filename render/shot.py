@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from render.manifest import (
     WORK_DIR,
     ShardEntry,
     ShotRecord,
+    read_shot_record,
     relative_url,
     write_shot_record,
 )
@@ -52,19 +54,28 @@ class ShotResult:
     render_seconds: float
     pack_seconds: float
     record: ShotRecord
+    already_recorded: bool = False  # the shot had a record before this call; nothing was done
 
 
-def work_dir(out_root: str | Path, shot_id: str) -> Path:
-    return Path(out_root) / WORK_DIR / shot_id
+def work_dir(out_root: str | Path, shot_id: str, work_root: str | Path | None = None) -> Path:
+    """Where a shot's engine output goes while it renders: ``work_root/<shot_id>`` (node-local
+    scratch), or ``<out>/.work/<shot_id>`` when no scratch root is given."""
+    return (Path(work_root) if work_root else Path(out_root) / WORK_DIR) / shot_id
+
+
+def scratch_root(scratch: str | None, name: str) -> Path:
+    """This node's scratch folder for one dataset: ``<scratch or the temp dir>/<name>``."""
+    return Path(scratch or tempfile.gettempdir()) / name
 
 
 def shard_dir(out_root: str | Path) -> Path:
     return Path(out_root) / SHARD_DIR
 
 
-def clear_leftovers(out_root: str | Path, shot_id: str) -> None:
-    """Remove the work directory and any shards of an unrecorded earlier attempt."""
-    shutil.rmtree(work_dir(out_root, shot_id), ignore_errors=True)
+def clear_leftovers(out_root: str | Path, shot_id: str, work_root: str | Path | None = None) -> None:
+    """Remove the work directory and any shards of an unrecorded earlier attempt (the caller
+    checks that the shot has no record: a recorded shot's shards are never touched)."""
+    shutil.rmtree(work_dir(out_root, shot_id, work_root), ignore_errors=True)
     sd = shard_dir(out_root)
     if sd.is_dir():
         for p in list(sd.glob(f"{shot_id}-*.tar")) + list(sd.glob(f".{shot_id}-*.tar.tmp-*")):
@@ -144,9 +155,16 @@ def produce_shot(
     manifest_dir: str | Path,
     shard_maxsize: int = 3 << 30,
     on_frame: Callable[[int], None] | None = None,
+    work_root: str | Path | None = None,
 ) -> ShotResult:
-    clear_leftovers(out_root, shot.shot_id)
-    work = work_dir(out_root, shot.shot_id)
+    """Render, pack and record one shot; a shot that already has a record is returned as it is,
+    untouched (exactly once: a retry after a worker died past its record must not delete the
+    shards the record lists)."""
+    done = read_shot_record(manifest_dir, shot.shot_id)
+    if done is not None:
+        return ShotResult(shot.shot_id, done.frames, 0.0, 0.0, done, already_recorded=True)
+    clear_leftovers(out_root, shot.shot_id, work_root)
+    work = work_dir(out_root, shot.shot_id, work_root)
     started_at = time.time()
     t0 = time.perf_counter()
     files = renderer.render_shot(shot, scene, clip, settings, work, on_frame=on_frame)
@@ -190,6 +208,7 @@ def produce_shot(
         "coverage": round(float(np.mean([s["coverage"] for s in stats])), 6),
         "min_coverage": round(float(min(s["coverage"] for s in stats)), 6),
         **{k: _mean([s[k] for s in stats]) for k in LABEL_FIGURES if k in stats[0]},
+        "device": renderer.last_device or "unknown",
         "alpha_cost_ratio": (
             round(timing["alpha_pass"] / timing["rgb_pass"], 4)
             if timing.get("rgb_pass") and "alpha_pass" in timing
@@ -201,6 +220,7 @@ def produce_shot(
     record = ShotRecord(
         shot.shot_id, shot.scene, shot.split, shot.frame_count, entries, tuple(fields), summary
     )
-    write_shot_record(manifest_dir, record)
+    if not write_shot_record(manifest_dir, record):  # another attempt recorded the shot first
+        record = read_shot_record(manifest_dir, shot.shot_id) or record
     shutil.rmtree(work, ignore_errors=True)
     return ShotResult(shot.shot_id, shot.frame_count, t1 - t0, t2 - t1, record)

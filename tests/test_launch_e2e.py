@@ -87,8 +87,9 @@ def check_dataset(manifests: Path, shots: int, frames_per_shot: int) -> dict:
     return ds.index
 
 
-def test_end_to_end_then_rerun_skips_everything(tiny_config: Path, tmp_path: Path):
-    r = launch(tiny_config)
+def test_end_to_end_then_rerun_skips_everything(make_config, tmp_path: Path):
+    config = make_config(scratch=str(tmp_path / "scratch"))
+    r = launch(config)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"shards:   {tmp_path / 'data' / 'shards'}" in r.stdout
     assert f"manifest: {tmp_path / 'manifests' / 'index.json'}" in r.stdout
@@ -98,7 +99,12 @@ def test_end_to_end_then_rerun_skips_everything(tiny_config: Path, tmp_path: Pat
     assert saved["seed"] == 0 and saved["resolution"] == [64, 112]
     assert len((man / "plan.jsonl").read_text().splitlines()) == 3
     assert {s["split"] for s in index["shards"]} == {"train", "val"}
-    assert not (tmp_path / "data" / ".work").exists() or not any((tmp_path / "data" / ".work").iterdir())
+    # Engine output went to the scratch folder (node-local disk), one folder per dataset, and
+    # each shot's work directory was removed once its shards were written.
+    assert not (tmp_path / "data" / ".work").exists()
+    (work,) = (tmp_path / "scratch").iterdir()
+    assert work.name.startswith("amatte4k-") and any(work.iterdir())  # <host>-<pid> of the worker
+    assert not list(work.glob("*/shot*"))
 
     for p in (man / "shots").iterdir():  # the label figures of every shot are in its record
         stats = json.loads(p.read_text())["stats"]
@@ -113,7 +119,7 @@ def test_end_to_end_then_rerun_skips_everything(tiny_config: Path, tmp_path: Pat
     assert sheet.shape == (3 * 112, 5 * 64, 3) and sheet.dtype == np.uint8 and sheet.std() > 10
 
     records = {p.name: p.read_bytes() for p in (man / "shots").iterdir()}
-    again = launch(tiny_config)
+    again = launch(config)
     assert again.returncode == 0 and "0 to render" in again.stdout
     assert {p.name: p.read_bytes() for p in (man / "shots").iterdir()} == records
 
@@ -199,12 +205,12 @@ def _worker_pids() -> list[int]:
     return pids
 
 
-def test_sigkill_of_a_worker_is_retried(tiny_config: Path, tmp_path: Path):
-    proc = start(tiny_config)
+def test_sigkill_of_a_worker_is_retried(make_config, tmp_path: Path):
+    proc = start(make_config(scratch=str(tmp_path / "scratch")))
     try:
-        work = tmp_path / "data" / ".work"
+        work = tmp_path / "scratch"
         # Kill the render worker while it is inside a shot (its work directory exists).
-        wait_for(lambda: work.is_dir() and any(work.iterdir()) and _worker_pids(), what="a running shot")
+        wait_for(lambda: any(work.glob("amatte4k-*/*/shot*")) and _worker_pids(), what="a running shot")
         for pid in _worker_pids():
             os.kill(pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=600)

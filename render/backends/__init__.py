@@ -17,6 +17,16 @@ SUPPORTED_PASSES = {"blender": ("rgb", "alpha", "fg", "bg"), "unreal": ("rgb", "
 
 
 def create_renderer(name: str) -> Renderer:
+    """The backend ``name`` (blender | unreal), or ``package.module:Class`` naming any
+    :class:`Renderer` subclass (how the orchestration tests plug in renderers that hang)."""
+    if ":" in name:
+        import importlib
+
+        module, _, cls = name.partition(":")
+        renderer = getattr(importlib.import_module(module), cls)
+        if not (isinstance(renderer, type) and issubclass(renderer, Renderer)):
+            raise ValueError(f"backend {name!r} is not a Renderer subclass")
+        return renderer()
     if name == "blender":
         from render.backends.blender import BlenderRenderer
 

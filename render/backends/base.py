@@ -39,10 +39,11 @@ class RenderSettings:
     depth_of_field: bool = True
     sampler_seed: int | None = None  # None: the renderer's seed is the shot's seed
     hdri_dir: str | None = None
+    device: str = "auto"  # auto | cpu | gpu (render.config.DEVICES)
 
     # Keys that change how fast a frame is made, not its pixels: kept out of the frame metadata,
     # so shards are byte-identical whatever the cluster looks like.
-    RUNTIME = ("threads", "hdri_dir")
+    RUNTIME = ("threads", "hdri_dir", "device")
 
     @staticmethod
     def from_config(cfg: DatasetConfig, threads: int | None = None) -> RenderSettings:
@@ -63,6 +64,7 @@ class RenderSettings:
             depth_of_field=cfg.depth_of_field,
             sampler_seed=cfg.sampler_seed,
             hdri_dir=cfg.assets.hdri_dir,
+            device=cfg.device,
         )
 
     def to_json(self) -> dict:
@@ -110,6 +112,9 @@ class Renderer(ABC):
     # Per-frame facts of the last render_shot that only the engine knows (e.g. the focus
     # distance it computed from the posed head), merged into each frame's ``camera`` metadata.
     last_frame_info: list[dict] = []
+    # Where the last render_shot ran (e.g. "CPU", "OPTIX: NVIDIA H200"): recorded in the shot
+    # record, never in the frame data.
+    last_device: str = ""
 
     @abstractmethod
     def render_shot(
