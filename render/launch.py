@@ -177,7 +177,12 @@ def print_summary(info: dict) -> None:
 @click.option("--manifests", type=str, default=None, help="Manifest directory (default manifests/).")
 @click.option("--backend", type=str, default=None, help="blender (default) or unreal.")
 @click.option("--workers", type=int, default=None, help="Render workers (0 = as many as fit on the nodes).")
-@click.option("--threads", type=int, default=None, help="Threads per worker (0 = the most at which the workers fit on the nodes).")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Threads per worker (0 = the most at which the workers fit on the nodes).",
+)
 @click.option("--address", type=str, default=None, help="Ray cluster address (default: local Ray).")
 @click.option("--retries", type=int, default=None, help="Retries of a failed shot.")
 @click.option(

@@ -117,8 +117,10 @@ def _remove_dead_work(root: Path) -> None:
 def _short_error(exc: BaseException) -> str:
     """The innermost error line of a (possibly Ray-wrapped) exception."""
     cause = getattr(exc, "cause", None) or exc.__cause__ or exc
-    lines = [ln for ln in traceback.format_exception_only(type(cause), cause) if ln.strip()]
-    return lines[-1].strip() if lines else repr(exc)
+    text = "".join(traceback.format_exception_only(type(cause), cause))
+    # Ray puts the remote traceback inside the message: its last line is the innermost error.
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else repr(exc)
 
 
 class ClusterError(ValueError):
@@ -302,6 +304,7 @@ def run(
         done_frames = 0
         beat = 0.0
         waiting_since = time.monotonic()
+        start_failures = 0  # consecutive actors that failed to start
         # Frames in flight are counted in the work directories where this machine can see them
         # (a local run); on a cluster the frame bar moves as shots finish.
         local_scratch = scratch_root(cfg.scratch, scratch_name)
@@ -353,8 +356,13 @@ def run(
                     try:
                         ray.get(fut)
                         idle.append(slot)
+                        start_failures = 0
                     except Exception as exc:  # could not start (engine check, import): a new one
-                        log(f"a render worker did not start ({_short_error(exc)}); starting another")
+                        err = _short_error(exc)
+                        start_failures += 1
+                        if start_failures > 3 * workers:  # none starts: the same cause every time
+                            raise ClusterError(f"render workers do not start: {err}") from exc
+                        log(f"a render worker did not start ({err}); starting another")
                         new_slot(slot)
                     continue
                 if fut in dying:

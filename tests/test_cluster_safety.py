@@ -288,3 +288,9 @@ def test_a_second_launcher_on_the_same_manifests_is_refused(tiny_config, tmp_pat
     line = r.stderr.strip()
     assert "\n" not in line and "already being rendered by" in line and f"pid {os.getpid()}" in line
     assert not (manifests / "plan.jsonl").exists()  # nothing written
+
+
+def test_workers_that_cannot_start_stop_the_run_with_one_line(tiny):
+    cfg, shots, scenes, clips = tiny
+    with pytest.raises(orchestrate.ClusterError, match="render workers do not start: .*NoSuchRenderer"):
+        run(cfg, shots[:1], scenes, clips, "NoSuchRenderer", workers=1, threads=1)
