@@ -132,9 +132,18 @@ def load_failures(manifest_dir: str | os.PathLike) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((Path(manifest_dir) / "failed").glob("*.json"))}
 
 
-def build_index(manifest_dir: str | os.PathLike, planned_shots: int, seed: int) -> dict:
-    """Rebuild ``index.json`` from the shot records and write it atomically."""
-    records = load_shot_records(manifest_dir)
+def build_index(
+    manifest_dir: str | os.PathLike,
+    planned_shots: int,
+    seed: int,
+    records: dict[str, ShotRecord] | None = None,
+) -> dict:
+    """Rebuild ``index.json`` from the shot records and write it atomically. ``records``: the
+    records as already read (the driver keeps them, so an index rebuild after each of 900 shots
+    does not read every record again); None reads them all."""
+    if records is None:
+        records = load_shot_records(manifest_dir)
+    records = dict(sorted(records.items()))
     shards = []
     for rec in records.values():
         for s in rec.shards:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from render.backends.base import RenderSettings
 from render.config import DatasetConfig
-from render.manifest import build_index, read_shot_record, write_failure
+from render.manifest import build_index, load_shot_records, read_shot_record, write_failure
 from render.plan import ShotSpec
 from render.shot import scratch_root
 
@@ -309,12 +309,19 @@ def run(
         # (a local run); on a cluster the frame bar moves as shots finish.
         local_scratch = scratch_root(cfg.scratch, scratch_name)
 
+        # Every record, read once here and then one per finished shot (the lease keeps other
+        # launchers from adding any meanwhile).
+        known = load_shot_records(manifest_dir)
+
         def recorded(shot: ShotSpec, frames: int, seconds: tuple[float, float] = (0.0, 0.0)) -> None:
             report.completed.append(shot.shot_id)
             report.render_seconds += seconds[0]
             report.pack_seconds += seconds[1]
             report.frames += frames
-            build_index(manifest_dir, planned, cfg.seed)
+            rec = read_shot_record(manifest_dir, shot.shot_id)
+            if rec is not None:
+                known[shot.shot_id] = rec
+            build_index(manifest_dir, planned, cfg.seed, known)
             bar_shots.update(1)
 
         def kill(shot: ShotSpec, slot: list, err: str) -> None:

@@ -67,6 +67,12 @@ def test_a_recorded_shot_is_never_rendered_or_touched_again(tiny):
     assert sorted(report.completed) == [s.shot_id for s in shots] and not report.failed
     before = shard_state(cfg)
     assert len(before) == 3
+    # The driver's index (built from the records it keeps) is the index of every record on disk.
+    from render.manifest import build_index
+
+    kept = (Path(cfg.manifests) / "index.json").read_bytes()
+    assert build_index(cfg.manifests, len(shots), cfg.seed)["completed_shots"] == 3
+    assert (Path(cfg.manifests) / "index.json").read_bytes() == kept
 
     class NoRender:
         last_device = ""
