@@ -19,25 +19,24 @@ import pytest
 import yaml
 
 from render.audit import AuditOptions, run_audit
+from tests.conftest import TINY
 
 REPO = Path(__file__).resolve().parent.parent
 
-TINY_CLUSTER = {
-    "scenes": 2,
-    "cams": 4,
-    "frames": 2,
-    "frames_jitter": 0.0,
-    "resolution": [40, 72],
-    "samples": 4,
-    "alpha_samples": 16,
-    "alpha_min_samples": 8,
-    "alpha_time_strata": 2,
-    "hair_strands": 600,
-    "characters": 2,
-    "val_fraction": 0.25,
-    "workers": 2,  # threads per actor: sized from the nodes (1 CPU each)
-    "retries": 3,
-}
+# conftest's tiny config, smaller still: 4 shots of 2 frames over 2 scenes.
+TINY_CLUSTER = dict(
+    TINY,
+    cams=4,
+    frames=2,
+    resolution=[40, 72],
+    samples=4,
+    alpha_samples=16,
+    hair_strands=600,
+    characters=2,
+    val_fraction=0.25,
+    workers=2,  # threads per actor: sized from the nodes (1 CPU each)
+    retries=3,
+)
 
 
 @pytest.fixture(scope="module")

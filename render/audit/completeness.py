@@ -191,7 +191,7 @@ def _config_types(cfg: dict) -> str | None:
     """Why a config's values cannot be used, or None."""
     kinds = {"fps": int, "seed": int, "passes": list, "identity": dict, "clip_catalog": (str, type(None))}
     for key, kind in kinds.items():
-        if key in cfg and not isinstance(cfg[key], kind) or (kind is int and type(cfg.get(key, 0)) is bool):
+        if key in cfg and (not isinstance(cfg[key], kind) or (kind is int and type(cfg[key]) is bool)):
             return f"{key} is {cfg[key]!r}"
     if not all(isinstance(x, str) for x in cfg.get("passes", [])):
         return f"passes is {cfg['passes']!r}"

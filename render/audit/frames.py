@@ -236,30 +236,41 @@ def label_findings(fig: dict[str, float | None], t: Thresholds) -> list[tuple[st
         out.append(("subject_lost", "α is 0 everywhere: the subject is not in the frame"))
     if fig["solid"] > t.full_frame:
         out.append(("fills_frame", f"α ≥ 0.999 on {fig['solid']:.1%} of the frame: the subject fills it"))
-    lwe = fig.get("label_without_evidence")
-    if lwe is not None and lwe > t.evidence_share:
-        out.append(
-            ("label_without_evidence", f"{lwe:.2%} of the labelled pixels show no difference between I and B")
-        )
-    ewl = fig.get("evidence_without_label")
-    if ewl is not None and ewl > t.evidence_share:
-        out.append(("evidence_without_label", f"{ewl:.2%} of the α = 0 pixels differ from B in I"))
-    res = fig.get("residual_fractional")
-    if res is not None and res > t.residual:
-        out.append(
-            ("composite_residual", f"composite residual {res:.4f} on fractional pixels (> {t.residual})")
-        )
-    flicker = fig.get("label_flicker")
-    if flicker is not None and flicker > t.flicker_share:
-        out.append(
-            (
-                "label_flicker",
-                f"{flicker:.1%} of the pixels whose α moved since the last frame show no change in I",
-            )
-        )
-    res = fig.get("residual_all")
-    if res is not None and res > t.residual_all:
-        out.append(
-            ("composite_residual", f"composite residual {res:.4f} over the frame (> {t.residual_all})")
-        )
+    # (figure, its limit, check, message) for the figures that are bad above a limit
+    limits = (
+        (
+            "label_without_evidence",
+            t.evidence_share,
+            "label_without_evidence",
+            "{:.2%} of the labelled pixels show no difference between I and B",
+        ),
+        (
+            "evidence_without_label",
+            t.evidence_share,
+            "evidence_without_label",
+            "{:.2%} of the α = 0 pixels differ from B in I",
+        ),
+        (
+            "residual_fractional",
+            t.residual,
+            "composite_residual",
+            f"composite residual {{:.4f}} on fractional pixels (> {t.residual})",
+        ),
+        (
+            "label_flicker",
+            t.flicker_share,
+            "label_flicker",
+            "{:.1%} of the pixels whose α moved since the last frame show no change in I",
+        ),
+        (
+            "residual_all",
+            t.residual_all,
+            "composite_residual",
+            f"composite residual {{:.4f}} over the frame (> {t.residual_all})",
+        ),
+    )
+    for key, limit, check, message in limits:
+        value = fig.get(key)
+        if value is not None and value > limit:
+            out.append((check, message.format(value)))
     return out

@@ -9,6 +9,7 @@ from render.plan import ShotSpec
 from render.timeline import FrameState
 
 TOLERANCE = 1e-4  # the JSON stores matrices rounded to 6 decimals
+_MISSING = object()
 
 
 def _close(a: object, b: object) -> bool:
@@ -25,9 +26,6 @@ def _get(meta: dict, path: str) -> object:
             return _MISSING
         cur = cur[part]
     return cur
-
-
-_MISSING = object()
 
 
 def json_findings(meta: object, shot: ShotSpec, frame: int, state: FrameState | None = None) -> list[str]:

@@ -86,8 +86,7 @@ def _sheet_shots(shot_ids: list[str], n: int) -> set[str]:
     return {shot_ids[int(i)] for i in np.linspace(0, len(shot_ids) - 1, n).round()}
 
 
-def tasks_for(m: completeness.Manifest, options: AuditOptions) -> list[ShotTask]:
-    clips, _ = _clips(m)
+def tasks_for(m: completeness.Manifest, options: AuditOptions, clips: dict | None) -> list[ShotTask]:
     ids = sorted(m.records)
     sheets = _sheet_shots(ids, options.sheets)
     out = []
@@ -157,10 +156,10 @@ def run_audit(manifest_dir: str | Path, options: AuditOptions | None = None) -> 
         raise FileNotFoundError(f"{root}: no such manifest directory")
     m = completeness.read_manifest(root)
     problems = list(m.problems) + completeness.check(m) + completeness.stray_files(m)
-    _, clip_note = _clips(m) if m.config else (None, None)
+    clips, clip_note = _clips(m) if m.config else (None, None)
     if clip_note:
         problems.append(clip_note)
-    results = run_tasks(tasks_for(m, options), options.workers, options.progress)
+    results = run_tasks(tasks_for(m, options, clips), options.workers, options.progress)
     for r in sorted(results, key=lambda r: r.shot_id):
         problems += r.problems
     fps = float(m.config.get("fps", 30) or 30)

@@ -24,6 +24,7 @@ from render import exrio, labels
 from render.audit import frames, metadata
 from render.audit.problems import Problem, error, warning
 from render.audit.sparsity import WindowedChange, window_frames
+from render.contact_sheet import checker
 from render.plan import ShotSpec
 from render.shards import check_member_name
 from render.timeline import FrameState, frame_states
@@ -121,30 +122,29 @@ def thumbnails(rgb, alpha, fg, bg) -> dict[str, bytes]:
     overlay = shown * (0.45 + 0.55 * alpha[..., None])
     edge = cv2.morphologyEx((alpha > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     overlay[edge > 0] = (1.0, 0.1, 0.8)
-    out = {
-        "image": _thumb((overlay * 255 + 0.5).astype(np.uint8)),
-        "alpha": _thumb(np.repeat((alpha[..., None] * 255 + 0.5).astype(np.uint8), 3, -1)),
-    }
+    out = {"image": _thumb(_u8(overlay)), "alpha": _thumb(_u8(np.repeat(alpha[..., None], 3, -1)))}
     if fg is not None:
-        h, w = alpha.shape
-        yy, xx = np.mgrid[0:h, 0:w]
-        cell = max(4, h // 24)
-        board = (((yy // cell + xx // cell) % 2) * 0.3 + 0.2).astype(np.float32)[..., None].repeat(3, -1)
-        out["fg"] = _thumb((frames.display(labels.composite(alpha, fg, board)) * 255 + 0.5).astype(np.uint8))
+        board = checker(*alpha.shape, size=max(4, alpha.shape[0] // 24))
+        out["fg"] = _thumb(_u8(frames.display(labels.composite(alpha, fg, board))))
     if bg is not None:
-        out["bg"] = _thumb((frames.display(bg) * 255 + 0.5).astype(np.uint8))
+        out["bg"] = _thumb(_u8(frames.display(bg)))
     return out
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    """Display values in [0, 1] → uint8."""
+    return (x * 255 + 0.5).astype(np.uint8)
 
 
 def problem_views(image: np.ndarray, alpha: np.ndarray, maps: dict, checks: list[str]) -> dict:
     """JPEG views of a flagged frame: I, α, and where computed the composite residual (x50, linear)
     and the display difference |I − B| (x4), as heat maps; plus the checks that flagged it."""
-    out = {"checks": checks, "image": _thumb((frames.display(image) * 255 + 0.5).astype(np.uint8))}
-    out["alpha"] = _thumb(np.repeat((alpha[..., None] * 255 + 0.5).astype(np.uint8), 3, -1))
+    out = {"checks": checks, "image": _thumb(_u8(frames.display(image)))}
+    out["alpha"] = _thumb(_u8(np.repeat(alpha[..., None], 3, -1)))
     for name, gain in (("residual", 50.0), ("evidence", 4.0)):
         if name in maps:
             m = np.clip(maps[name] * gain, 0, 1)
-            out[name] = _thumb((np.stack([m, m * 0.3, 1 - m], -1) * 255 + 0.5).astype(np.uint8))
+            out[name] = _thumb(_u8(np.stack([m, m * 0.3, 1 - m], -1)))
     return out
 
 
