@@ -102,7 +102,7 @@ def evaluate_model(
     "fused": {...}}, "shots": {shot id: {"frames", "coarse", "fused"}}, "clips", "frames"}."""
     try:
         source = AMatte4KSource(manifest, split=split, clip_len=CLIP_LEN, stride=CLIP_LEN)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         raise EvalError(str(exc)) from exc
     windows = source.windows[:max_clips] if max_clips else source.windows
     overall = {"coarse": SequenceMeter(), "fused": SequenceMeter()}

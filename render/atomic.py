@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
 
 
 def _fsync_dir(path: Path) -> None:
@@ -48,14 +46,6 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, exclusive: bool = F
         os.replace(tmp, path)
     _fsync_dir(path.parent)
     return published
-
-
-def write_text_atomic(path: str | os.PathLike, text: str, exclusive: bool = False) -> bool:
-    return write_bytes_atomic(path, text.encode("utf-8"), exclusive)
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any, exclusive: bool = False) -> bool:
-    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", exclusive)
 
 
 def commit_file(tmp: str | os.PathLike, final: str | os.PathLike) -> None:

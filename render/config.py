@@ -306,6 +306,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot read ({exc.strerror})") from exc
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: str | Path) -> dict[str, Any]:
+    """A config mapping from YAML ``text`` read from ``path`` (for messages)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

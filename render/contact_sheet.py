@@ -96,7 +96,7 @@ def main(manifest_dir: str, out: str, max_shots: int) -> None:
 
     try:
         img = sheet(manifest_dir, max_shots)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # OSError: a missing file or an unreachable store
         raise click.ClickException(str(exc)) from exc
     cv2.imwrite(out, img[..., ::-1])
     click.echo(f"{out}: {img.shape[1]}x{img.shape[0]} ({' | '.join(COLUMNS)})")

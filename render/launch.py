@@ -7,6 +7,7 @@ command resumes: shots with a record in ``manifests/shots/`` are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 from pathlib import Path
@@ -15,14 +16,14 @@ from urllib.parse import urlparse
 import click
 import yaml
 
-from render.atomic import write_bytes_atomic, write_text_atomic
 from render.backends import SUPPORTED_PASSES
 from render.catalog import load_clips, load_scenes
-from render.config import ConfigError, DatasetConfig, config_from_dict, load_config, read_yaml
+from render.config import ConfigError, DatasetConfig, config_from_dict, load_config, parse_yaml
 from render.identity import dataset_identity, digest, identity_change
 from render.lock import Lease, LeaseLost, LockedError
 from render.manifest import CONFIG, INDEX, PLAN, build_index, load_shot_records
 from render.plan import plan_bytes, plan_shots, summary
+from render.store import Location, StoreError, is_url
 
 
 def check_address(address: str | None, timeout: float = 3.0) -> None:
@@ -62,9 +63,28 @@ def check_paths(cfg: DatasetConfig, scenes: list[dict]) -> None:
             if not (Path(hdri) / s["sky"]["file"]).is_file():
                 raise ConfigError(f"scene {s['name']}: HDRI {Path(hdri) / s['sky']['file']} not found")
     for key in ("out", "manifests"):
-        p = Path(getattr(cfg, key))
+        where = getattr(cfg, key)
+        if is_url(where):
+            continue
+        p = Path(where)
         if p.exists() and not p.is_dir():
             raise ConfigError(f"{key} {p}: exists and is not a directory")
+    if is_url(cfg.manifests) and not is_url(cfg.out):
+        raise ConfigError(
+            f"manifests {cfg.manifests} is in an object store but out {cfg.out} is a local path: "
+            "readers of the manifests could not reach the shards; put out in a store too"
+        )
+
+
+def open_store(key: str, where: str) -> Location:
+    """``out`` or ``manifests`` as a :class:`Location`, checked to be reachable (a one-line
+    error for a missing package, bucket or credentials)."""
+    try:
+        loc = Location(where)
+        loc.probe()
+    except StoreError as exc:
+        raise ConfigError(f"{key} {exc}") from exc
+    return loc
 
 
 def manifest_config(cfg: DatasetConfig, identity: dict) -> str:
@@ -73,15 +93,14 @@ def manifest_config(cfg: DatasetConfig, identity: dict) -> str:
     return cfg.to_yaml() + yaml.safe_dump({"identity": identity}, sort_keys=True)
 
 
-def check_existing(cfg: DatasetConfig, manifest_dir: Path, plan: bytes, identity: dict) -> bool:
+def check_existing(cfg: DatasetConfig, manifest_dir: Location, plan: bytes, identity: dict) -> bool:
     """True when ``manifest_dir`` already holds this dataset (resume); an error when it holds
     another one."""
-    cfg_path, plan_path = manifest_dir / CONFIG, manifest_dir / PLAN
-    if not cfg_path.exists():
-        if (manifest_dir / "shots").is_dir() and any((manifest_dir / "shots").iterdir()):
+    if not manifest_dir.is_file(CONFIG):
+        if manifest_dir.list("shots", suffix=".json"):
             raise ConfigError(f"{manifest_dir}: holds shot records but no {CONFIG}; use an empty --manifests")
         return False
-    saved = read_yaml(cfg_path)
+    saved = parse_yaml(manifest_dir.read_text(CONFIG), manifest_dir.url(CONFIG))
     old_identity = saved.pop("identity", None)
     old = config_from_dict(saved).content_dict()
     new = cfg.content_dict()
@@ -97,9 +116,9 @@ def check_existing(cfg: DatasetConfig, manifest_dir: Path, plan: bytes, identity
             f"{manifest_dir} holds a dataset made from other inputs: {changed}; "
             "pass another --manifests to make a new dataset"
         )
-    if plan_path.exists() and plan_path.read_bytes() != plan:
+    if manifest_dir.is_file(PLAN) and manifest_dir.read_bytes(PLAN) != plan:
         raise ConfigError(
-            f"{plan_path}: differs from this config's plan (catalog changed?); use another --manifests"
+            f"{manifest_dir.url(PLAN)}: differs from this config's plan (catalog changed?); use another --manifests"
         )
     return True
 
@@ -111,11 +130,10 @@ def dataset_token(cfg: DatasetConfig, identity: dict) -> str:
     return digest({"config": cfg.content_dict(), "identity": identity})
 
 
-def check_out(cfg: DatasetConfig, token: str) -> None:
+def check_out(cfg: DatasetConfig, out_root: Location, token: str) -> None:
     """An --out directory holds the shards of one dataset: another one (say, the same config with
     another --sampler-seed) would overwrite them under the same names."""
-    owner = Path(cfg.out) / OWNER
-    if owner.is_file() and owner.read_text().strip() != token:
+    if out_root.is_file(OWNER) and out_root.read_text(OWNER).strip() != token:
         raise ConfigError(
             f"out {cfg.out}: holds the shards of another dataset (same shot names would overwrite "
             "them); pass another --out"
@@ -218,7 +236,8 @@ def main(config_path, dry_run, quiet, **flags) -> None:
             raise ConfigError("backend unreal: not available in this release; use --backend blender")
         check_paths(cfg, scenes)
         check_address(cfg.address)
-        manifest_dir = Path(cfg.manifests).resolve()
+        manifest_dir = open_store("manifests", cfg.manifests)
+        out_root = open_store("out", cfg.out)
         lease = Lease(manifest_dir)
         lease.acquire()  # one launcher per manifest directory, before anything is read or written
         plan = plan_bytes(shots)
@@ -229,29 +248,37 @@ def main(config_path, dry_run, quiet, **flags) -> None:
             )
         resuming = check_existing(cfg, manifest_dir, plan, identity)
         token = dataset_token(cfg, identity)
-        check_out(cfg, token)
-    except (ConfigError, LockedError) as exc:
+        check_out(cfg, out_root, token)
+    except (ConfigError, LockedError, StoreError) as exc:
         if lease is not None:
-            lease.release()
+            with contextlib.suppress(OSError):
+                lease.release()
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     try:
-        _render(cfg, shots, scenes, clips, manifest_dir, plan, identity, resuming, token, quiet, lease)
+        _render(
+            cfg, shots, scenes, clips, manifest_dir, out_root, plan, identity, resuming, token, quiet, lease
+        )
     except LeaseLost as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except StoreError as exc:  # the store failed mid-run: what is recorded stays; re-run resumes
+        click.echo(f"error: {exc}; re-run the same command to resume", err=True)
+        sys.exit(2)
     finally:
-        lease.release()
+        with contextlib.suppress(OSError):  # a store gone away: the lease goes stale in 5 minutes
+            lease.release()
 
 
-def _render(cfg, shots, scenes, clips, manifest_dir, plan, identity, resuming, token, quiet, lease) -> None:
-    out_root = Path(cfg.out).resolve()
+def _render(
+    cfg, shots, scenes, clips, manifest_dir, out_root, plan, identity, resuming, token, quiet, lease
+) -> None:
     if not resuming:
-        write_text_atomic(manifest_dir / CONFIG, manifest_config(cfg, identity))
-        write_bytes_atomic(manifest_dir / PLAN, plan)
-    out_root.mkdir(parents=True, exist_ok=True)
-    if not (out_root / OWNER).is_file():
-        write_text_atomic(out_root / OWNER, token + "\n")
+        manifest_dir.write_text(CONFIG, manifest_config(cfg, identity))
+        manifest_dir.write_bytes(PLAN, plan)
+    out_root.mkdir()
+    if not out_root.is_file(OWNER):
+        out_root.write_text(OWNER, token + "\n")
     done = load_shot_records(manifest_dir)
     todo = [s for s in shots if s.shot_id not in done]
     click.echo(f"plan: {len(shots)} shots, {len(done)} already done, {len(todo)} to render -> {manifest_dir}")
@@ -264,8 +291,8 @@ def _render(cfg, shots, scenes, clips, manifest_dir, plan, identity, resuming, t
                 todo,
                 {s["name"]: s for s in scenes},
                 clips,
-                out_root,
-                manifest_dir,
+                out_root.root,
+                manifest_dir.root,
                 identity=identity,
                 planned=len(shots),
                 progress=not quiet,
@@ -289,11 +316,15 @@ def _render(cfg, shots, scenes, clips, manifest_dir, plan, identity, resuming, t
         )
     index = build_index(manifest_dir, len(shots), cfg.seed)
     click.echo(
-        f"shards:   {out_root / 'shards'}  ({len(index['shards'])} shards, {_fmt_bytes(index['bytes'])})"
+        f"shards:   {out_root.url('shards')}  ({len(index['shards'])} shards, {_fmt_bytes(index['bytes'])})"
     )
-    click.echo(f"manifest: {manifest_dir / INDEX}  ({index['completed_shots']}/{len(shots)} shots complete)")
+    click.echo(
+        f"manifest: {manifest_dir.url(INDEX)}  ({index['completed_shots']}/{len(shots)} shots complete)"
+    )
     if index["failed_shots"]:
-        click.echo(f"failed:   {', '.join(index['failed_shots'])} (see {manifest_dir / 'failed'})", err=True)
+        click.echo(
+            f"failed:   {', '.join(index['failed_shots'])} (see {manifest_dir.url('failed')})", err=True
+        )
         sys.exit(1)
 
 

@@ -11,16 +11,21 @@ Layout of ``manifests/``::
 A shot belongs to the dataset exactly when its record exists; the index is rebuilt from the
 records, so it can never list a shard whose shot is incomplete. Shard locations are stored
 relative to the manifest directory (or as URLs), so a dataset can be moved as a whole.
+
+The directory may be a local (or shared POSIX) folder or an object-store prefix
+(``s3://bucket/manifests``): every read and write goes through :class:`render.store.Location`,
+which keeps the same atomicity on both (whole-object PUTs, conditional create for records).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from render.atomic import write_json_atomic
+from render.store import Location, is_url, local_path
 
 FORMAT = "amatte4k-manifest/1"
 INDEX = "index.json"
@@ -70,70 +75,110 @@ class ShotRecord:
         )
 
 
-def relative_url(target: str | os.PathLike, manifest_dir: str | os.PathLike) -> str:
-    return Path(os.path.relpath(Path(target).resolve(), Path(manifest_dir).resolve())).as_posix()
+def as_location(where: str | os.PathLike | Location) -> Location:
+    return where if isinstance(where, Location) else Location(where)
 
 
-def resolve_url(url: str, manifest_dir: str | os.PathLike) -> str:
-    """A shard location as a local path (relative urls) or the url unchanged (scheme://...)."""
-    if "://" in url:
+def relative_url(target: str | os.PathLike, manifest_dir: str | os.PathLike | Location) -> str:
+    """A shard's location as the record stores it: relative to the manifest directory when both
+    are on this file system or in one bucket (so the pair can be moved or copied as a whole),
+    else the shard's full URL."""
+    manifest_dir = as_location(manifest_dir)
+    if not manifest_dir.remote:
+        if is_url(target):
+            return str(target)
+        return Path(os.path.relpath(Path(target).resolve(), Path(manifest_dir.root))).as_posix()
+    if not is_url(target):
+        raise ValueError(f"{target}: a local shard cannot be listed by a manifest in {manifest_dir}")
+    t_scheme, _, t_rest = str(target).partition("://")
+    m_scheme, _, m_rest = manifest_dir.root.partition("://")
+    if t_scheme != m_scheme or t_rest.split("/", 1)[0] != m_rest.split("/", 1)[0]:
+        return str(target)
+    return posixpath.relpath(t_rest, m_rest)
+
+
+def resolve_url(url: str, manifest_dir: str | os.PathLike | Location) -> str:
+    """A shard location as a local path or a URL: relative ones below the manifest directory
+    (here or in its store), ``scheme://…`` ones unchanged."""
+    if is_url(url):
         return url
-    return str((Path(manifest_dir) / url).resolve())
+    if url.startswith("file://"):
+        return str(local_path(url))
+    manifest_dir = as_location(manifest_dir)
+    if manifest_dir.remote:
+        return manifest_dir.url(url)
+    return str((Path(manifest_dir.root) / url).resolve())
 
 
-def shot_record_path(manifest_dir: str | os.PathLike, shot_id: str) -> Path:
-    return Path(manifest_dir) / "shots" / f"{shot_id}.json"
+def shot_record_name(shot_id: str) -> str:
+    return f"shots/{shot_id}.json"
 
 
-def failed_record_path(manifest_dir: str | os.PathLike, shot_id: str) -> Path:
-    return Path(manifest_dir) / "failed" / f"{shot_id}.json"
+def failed_record_name(shot_id: str) -> str:
+    return f"failed/{shot_id}.json"
 
 
-def read_shot_record(manifest_dir: str | os.PathLike, shot_id: str) -> ShotRecord | None:
+def _json(obj: dict) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def read_shot_record(manifest_dir: str | os.PathLike | Location, shot_id: str) -> ShotRecord | None:
     """The shot's record, or None when the shot is not (yet) part of the dataset."""
-    path = shot_record_path(manifest_dir, shot_id)
     try:
-        return ShotRecord.from_json(json.loads(path.read_text()))
+        data = as_location(manifest_dir).read_bytes(shot_record_name(shot_id))
     except FileNotFoundError:
         return None
+    return ShotRecord.from_json(json.loads(data))
 
 
-def write_shot_record(manifest_dir: str | os.PathLike, record: ShotRecord) -> bool:
+def write_shot_record(manifest_dir: str | os.PathLike | Location, record: ShotRecord) -> bool:
     """Publish a shot's record unless the shot already has one (the first record wins: a late
     attempt can never replace it). Returns whether this call published it."""
-    published = write_json_atomic(
-        shot_record_path(manifest_dir, record.shot_id), record.to_json(), exclusive=True
-    )
-    failed_record_path(manifest_dir, record.shot_id).unlink(missing_ok=True)
+    loc = as_location(manifest_dir)
+    published = loc.write_bytes(shot_record_name(record.shot_id), _json(record.to_json()), exclusive=True)
+    loc.delete(failed_record_name(record.shot_id))
     return published
 
 
-def write_failure(manifest_dir: str | os.PathLike, shot_id: str, error: str, attempts: int) -> None:
+def write_failure(
+    manifest_dir: str | os.PathLike | Location, shot_id: str, error: str, attempts: int
+) -> None:
     """Record that a shot ran out of attempts (never for a recorded shot: a record wins)."""
-    if shot_record_path(manifest_dir, shot_id).exists():
+    loc = as_location(manifest_dir)
+    if loc.exists(shot_record_name(shot_id)):
         return
-    write_json_atomic(
-        failed_record_path(manifest_dir, shot_id), {"shot_id": shot_id, "error": error, "attempts": attempts}
+    loc.write_bytes(
+        failed_record_name(shot_id), _json({"shot_id": shot_id, "error": error, "attempts": attempts})
     )
 
 
-def load_shot_records(manifest_dir: str | os.PathLike) -> dict[str, ShotRecord]:
+def load_shot_records(manifest_dir: str | os.PathLike | Location) -> dict[str, ShotRecord]:
+    loc = as_location(manifest_dir)
     out = {}
-    for p in sorted((Path(manifest_dir) / "shots").glob("*.json")):
+    for name in loc.list("shots", suffix=".json"):
         try:
-            rec = ShotRecord.from_json(json.loads(p.read_text()))
+            rec = ShotRecord.from_json(json.loads(loc.read_bytes(f"shots/{name}")))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{p}: unreadable shot record ({exc})") from exc
+            raise ValueError(f"{loc.url('shots', name)}: unreadable shot record ({exc})") from exc
+        except FileNotFoundError:  # listed, then gone: not a record any more
+            continue
         out[rec.shot_id] = rec
     return out
 
 
-def load_failures(manifest_dir: str | os.PathLike) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((Path(manifest_dir) / "failed").glob("*.json"))}
+def load_failures(manifest_dir: str | os.PathLike | Location) -> dict[str, dict]:
+    loc = as_location(manifest_dir)
+    out = {}
+    for name in loc.list("failed", suffix=".json"):
+        try:
+            out[name[: -len(".json")]] = json.loads(loc.read_bytes(f"failed/{name}"))
+        except FileNotFoundError:  # recorded meanwhile
+            continue
+    return out
 
 
 def build_index(
-    manifest_dir: str | os.PathLike,
+    manifest_dir: str | os.PathLike | Location,
     planned_shots: int,
     seed: int,
     records: dict[str, ShotRecord] | None = None,
@@ -141,8 +186,9 @@ def build_index(
     """Rebuild ``index.json`` from the shot records and write it atomically. ``records``: the
     records as already read (the driver keeps them, so an index rebuild after each of 900 shots
     does not read every record again); None reads them all."""
+    loc = as_location(manifest_dir)
     if records is None:
-        records = load_shot_records(manifest_dir)
+        records = load_shot_records(loc)
     records = dict(sorted(records.items()))
     shards = []
     for rec in records.values():
@@ -155,20 +201,21 @@ def build_index(
         "plan": PLAN,
         "planned_shots": planned_shots,
         "completed_shots": len(records),
-        "failed_shots": sorted(load_failures(manifest_dir)),
+        "failed_shots": sorted(load_failures(loc)),
         "frames": sum(r.frames for r in records.values()),
         "bytes": sum(s["bytes"] for s in shards),
         "shards": shards,
     }
-    write_json_atomic(Path(manifest_dir) / INDEX, index)
+    loc.write_bytes(INDEX, _json(index))
     return index
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A loaded index: shard entries with locations resolved for this machine."""
+    """A loaded index: shard entries with locations resolved for this machine (paths, or URLs
+    for shards in an object store)."""
 
-    manifest_dir: Path
+    manifest_dir: str  # a local path or a URL
     index: dict
 
     @property
@@ -180,19 +227,26 @@ class Dataset:
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Load a manifest directory (or its ``index.json``); one-line errors for missing pieces."""
-    path = Path(path)
-    index_path = path / INDEX if path.is_dir() else path
-    if not index_path.exists():
-        raise FileNotFoundError(f"{index_path}: no dataset index (render a dataset first)")
+    """Load a manifest directory (or its ``index.json``), here or in an object store; one-line
+    errors for missing pieces (local shards are checked to exist; remote ones when opened)."""
+    text = str(path)
+    if text.endswith(INDEX) and (is_url(text) or not Path(text).is_dir()):  # the index itself
+        loc, where = as_location(text[: -len(INDEX)].rstrip("/") or "."), text
+    else:
+        loc = as_location(text)
+        where = loc.url(INDEX)
     try:
-        index = json.loads(index_path.read_text())
+        raw = loc.read_bytes(INDEX)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise FileNotFoundError(f"{where}: no dataset index (render a dataset first)") from None
+    try:
+        index = json.loads(raw)
     except ValueError as exc:
-        raise ValueError(f"{index_path}: not valid JSON ({exc})") from exc
+        raise ValueError(f"{where}: not valid JSON ({exc})") from exc
     if index.get("format") != FORMAT:
-        raise ValueError(f"{index_path}: format {index.get('format')!r}, expected {FORMAT!r}")
-    ds = Dataset(index_path.parent, index)
+        raise ValueError(f"{where}: format {index.get('format')!r}, expected {FORMAT!r}")
+    ds = Dataset(loc.root, index)
     for s in ds.shards:
-        if "://" not in s["path"] and not Path(s["path"]).exists():
-            raise FileNotFoundError(f"{index_path}: shard {s['url']} is missing")
+        if not is_url(s["path"]) and not Path(s["path"]).exists():
+            raise FileNotFoundError(f"{where}: shard {s['url']} is missing")
     return ds

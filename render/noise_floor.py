@@ -19,9 +19,8 @@ import click
 import numpy as np
 
 from render import exrio, labels
-from render.atomic import write_json_atomic
-from render.config import ConfigError, config_from_dict, read_yaml
-from render.manifest import CONFIG, load_dataset, shot_record_path
+from render.config import ConfigError, config_from_dict, parse_yaml
+from render.manifest import CONFIG, as_location, load_dataset, shot_record_name
 from render.shards import iter_shard
 
 
@@ -38,11 +37,16 @@ def _frames(dataset, shot_id: str) -> Iterator[tuple[str, np.ndarray, int]]:
                 yield sample["__key__"], alpha, seed
 
 
-def check_pair(first: Path, second: Path) -> None:
+def check_pair(first: str, second: str) -> None:
     """Both datasets must be the same config and identity but for ``sampler_seed``."""
     configs, seeds = [], []
     for m in (first, second):
-        saved = read_yaml(Path(m) / CONFIG)
+        loc = as_location(m)
+        try:
+            text = loc.read_text(CONFIG)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{loc.url(CONFIG)}: no dataset config") from None
+        saved = parse_yaml(text, loc.url(CONFIG))
         identity = saved.pop("identity", None)
         content = config_from_dict(saved).content_dict()
         seeds.append(content.pop("sampler_seed"))
@@ -59,7 +63,7 @@ def check_pair(first: Path, second: Path) -> None:
 
 def compare(first: str | Path, second: str | Path) -> dict[str, dict]:
     """{shot_id: {"noise_floor", "pixels", "frames", "seeds"}} for shots in both datasets."""
-    first, second = Path(first), Path(second)
+    first, second = str(first), str(second)
     check_pair(first, second)
     a, b = load_dataset(first), load_dataset(second)
     common = sorted({s["shot_id"] for s in a.shards} & {s["shot_id"] for s in b.shards})
@@ -93,13 +97,13 @@ def compare(first: str | Path, second: str | Path) -> dict[str, dict]:
 
 
 def record(manifest_dir: str | Path, figures: dict[str, dict]) -> None:
+    loc = as_location(manifest_dir)
     for shot_id, fig in figures.items():
-        path = shot_record_path(manifest_dir, shot_id)
-        rec = json.loads(path.read_text())
+        rec = json.loads(loc.read_bytes(shot_record_name(shot_id)))
         rec.setdefault("stats", {})
         rec["stats"]["noise_floor"] = fig["noise_floor"]
         rec["stats"]["noise_floor_against_seed"] = fig["seeds"][1]
-        write_json_atomic(path, rec)
+        loc.write_text(shot_record_name(shot_id), json.dumps(rec, indent=2, sort_keys=True) + "\n")
 
 
 @click.command()
@@ -112,7 +116,9 @@ def main(manifest_dir: str, other_manifest_dir: str, write: bool) -> None:
     """Mean |α₁ − α₂| over pixels fractional in either render, per shot and overall."""
     try:
         figures = compare(manifest_dir, other_manifest_dir)
-    except (FileNotFoundError, ValueError, ConfigError) as exc:
+        if write:
+            record(manifest_dir, figures)
+    except (OSError, ValueError, ConfigError) as exc:  # OSError: a missing file or an unreachable store
         raise click.ClickException(str(exc)) from exc
     total = sum(f["noise_floor"] * f["pixels"] for f in figures.values() if f["pixels"])
     pixels = sum(f["pixels"] for f in figures.values())
@@ -125,8 +131,7 @@ def main(manifest_dir: str, other_manifest_dir: str, write: bool) -> None:
             f"overall  noise floor {total / pixels:.6f}  ({pixels} fractional px, {len(figures)} shots)"
         )
     if write:
-        record(manifest_dir, figures)
-        click.echo(f"recorded in {Path(manifest_dir) / 'shots'}")
+        click.echo(f"recorded in {as_location(manifest_dir).url('shots')}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ shot and shows progress bars for shots and frames.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -26,6 +27,7 @@ from render.config import DatasetConfig
 from render.manifest import build_index, load_shot_records, read_shot_record, write_failure
 from render.plan import ShotSpec
 from render.shot import scratch_root
+from render.store import Location
 
 
 @dataclass
@@ -123,6 +125,9 @@ def _short_error(exc: BaseException) -> str:
     return lines[-1] if lines else repr(exc)
 
 
+RESIZE_EVERY = 30.0  # seconds between counts of the cluster's nodes, for actors on new nodes
+
+
 class ClusterError(ValueError):
     """The Ray cluster cannot run this job as configured (one line, for the user)."""
 
@@ -213,6 +218,15 @@ def cluster_shape() -> list[Node]:
     ]
 
 
+def _ask_autoscaler(actors: int, threads: int, gpus: int, memory: float) -> None:
+    """Ask Ray's autoscaler for room for ``actors`` render actors (0: withdraw the request); a
+    no-op on a cluster without an autoscaler."""
+    from ray.autoscaler.sdk import request_resources
+
+    bundle = {"CPU": threads, **({"GPU": gpus} if gpus else {}), **({"memory": memory} if memory else {})}
+    request_resources(bundles=[bundle] * actors)
+
+
 def start_ray(address: str | None) -> None:
     import ray
 
@@ -231,8 +245,8 @@ def run(
     shots: list[ShotSpec],
     scenes: dict[str, dict],
     clips: dict[str, dict],
-    out_root: Path,
-    manifest_dir: Path,
+    out_root: str | Path,
+    manifest_dir: str | Path,
     planned: int,
     identity: dict | None = None,
     progress: bool = True,
@@ -247,8 +261,10 @@ def run(
     report = RunReport()
     t_start = time.perf_counter()
     # One scratch folder per shard root: two datasets rendering on one node never share one.
-    scratch_name = "amatte4k-" + hashlib.sha256(str(Path(out_root).resolve()).encode()).hexdigest()[:16]
+    out_root, manifest_dir = Location(out_root).root, Location(manifest_dir).root  # paths or URLs
+    scratch_name = "amatte4k-" + hashlib.sha256(out_root.encode()).hexdigest()[:16]
     start_ray(cfg.address)
+    asked = False
     try:
         nodes = cluster_shape()
         has_gpu = any(n.gpus >= 1 for n in nodes)
@@ -264,6 +280,11 @@ def run(
             memory = int(biggest)
         workers, threads = size_actors(nodes, cfg.workers, cfg.threads, gpus, memory)
         workers = min(workers, max(1, len(shots)))
+        wanted = min(cfg.workers, len(shots))
+        if wanted > workers:  # more asked for than fit now: an autoscaler may add nodes for them
+            _ask_autoscaler(wanted, threads, gpus, memory)
+            asked = True
+            log(f"asked the Ray autoscaler for room for {wanted} render workers; {workers} fit now")
         # auto without a GPU for the actor: CPU, even where the node has GPUs Ray did not give it.
         device = cfg.device if gpus else "cpu"
         settings = dataclasses.replace(RenderSettings.from_config(cfg, threads=threads), device=device)
@@ -273,6 +294,7 @@ def run(
             f"{' + 1 GPU' if gpus else ''}, {memory / 2**30:.1f} GiB each, on {len(nodes)} node(s)"
         )
 
+        pool: list[list] = []  # every slot ([actor, shots done]); a replaced actor keeps its slot
         starting: dict = {}  # ready() future -> slot: actors not yet placed and started
         dying: dict = {}  # probe future of a killed actor -> (shot, reason): retried once it is dead
 
@@ -280,14 +302,16 @@ def run(
             actor = remote_worker.remote(
                 cfg.backend,
                 settings,
-                str(out_root),
-                str(manifest_dir),
+                out_root,
+                manifest_dir,
                 cfg.shard_maxsize,
                 identity,
                 cfg.scratch,
                 scratch_name,
             )
-            slot = slot if slot is not None else [None, 0]
+            if slot is None:
+                slot = [None, 0]
+                pool.append(slot)
             slot[:] = [actor, 0]
             starting[actor.ready.remote()] = slot
             return slot
@@ -303,6 +327,7 @@ def run(
         bar_frames = tqdm(total=total_frames, desc="frames", unit="frame", disable=not progress, position=1)
         done_frames = 0
         beat = 0.0
+        looked = time.monotonic()  # when the cluster's nodes were last counted
         waiting_since = time.monotonic()
         start_failures = 0  # consecutive actors that failed to start
         # Frames in flight are counted in the work directories where this machine can see them
@@ -367,7 +392,7 @@ def run(
                     except Exception as exc:  # could not start (engine check, import): a new one
                         err = _short_error(exc)
                         start_failures += 1
-                        if start_failures > 3 * workers:  # none starts: the same cause every time
+                        if start_failures > 3 * len(pool):  # none starts: the same cause every time
                             raise ClusterError(f"render workers do not start: {err}") from exc
                         log(f"a render worker did not start ({err}); starting another")
                         new_slot(slot)
@@ -403,6 +428,17 @@ def run(
             elif now_t - waiting_since > 120:
                 log(f"waiting for the Ray cluster to place {len(starting)} render worker(s) (resources?)")
                 waiting_since = now_t
+            if now_t - looked > RESIZE_EVERY and queue:
+                looked = now_t
+                # Nodes that joined since the start (an autoscaler, a node back up): as many more
+                # actors as now fit, up to --workers (when given) and the shots still waiting.
+                fit = actor_slots(cluster_shape(), threads, gpus, memory)
+                more = min(fit if cfg.workers <= 0 else min(fit, cfg.workers), len(queue) + len(pool))
+                more -= len(pool)
+                if more > 0:
+                    log(f"the cluster grew: starting {more} more render worker(s)")
+                    for _ in range(more):
+                        new_slot()
             if heartbeat is not None and now_t - beat > 5.0:
                 heartbeat()
                 beat = now_t
@@ -420,6 +456,9 @@ def run(
         bar_frames.close()
         build_index(manifest_dir, planned, cfg.seed)
     finally:
+        if asked:  # withdraw the request: the autoscaler may scale down
+            with contextlib.suppress(Exception):
+                _ask_autoscaler(0, 0, 0, 0)
         ray.shutdown()
     report.wall_seconds = time.perf_counter() - t_start
     return report

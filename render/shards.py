@@ -15,11 +15,12 @@ import hashlib
 import io
 import os
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from render.atomic import commit_file, temp_name
+from render.store import open_binary
 
 KEY_FIELD = "__key__"
 
@@ -88,9 +89,11 @@ def write_shards(
     prefix: str,
     maxsize: int = 3 << 30,
     maxcount: int = 100_000,
+    on_close: Callable[[ShardInfo], None] | None = None,
 ) -> list[ShardInfo]:
     """Write samples into ``<out_dir>/<prefix>-NNN.tar`` shards, each at most ``maxsize`` bytes
     (a single sample larger than that still gets a shard of its own) and ``maxcount`` samples.
+    ``on_close`` is called with each shard once it has its final name (say, to upload it).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -115,11 +118,12 @@ def write_shards(
         tar.close()
         commit_file(state["tmp"], state["final"])
         final = state["final"]
-        infos.append(
-            ShardInfo(
-                final, sha256_file(final), final.stat().st_size, state["count"], state["first"], state["last"]
-            )
+        info = ShardInfo(
+            final, sha256_file(final), final.stat().st_size, state["count"], state["first"], state["last"]
         )
+        infos.append(info)
+        if on_close is not None:
+            on_close(info)
 
     try:
         for sample in samples:
@@ -151,11 +155,12 @@ def write_shards(
 def iter_shard(path: str | os.PathLike) -> Iterator[dict]:
     """Yield samples from one shard, grouping consecutive members by key.
 
-    Member names are checked for path traversal; nothing is extracted to disk.
+    Member names are checked for path traversal; nothing is extracted to disk. ``path``: a file
+    here or a URL (``s3://…``, through fsspec).
     """
     path = str(path)
     current: dict | None = None
-    with tarfile.open(path, "r:") as tar:
+    with open_binary(path) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
         for member in tar:
             check_member_name(member.name, path)
             if not member.isfile():

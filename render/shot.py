@@ -2,14 +2,17 @@
 orchestration layer can run it in a Ray actor, a test can run it in-process, and a benchmark
 can time each stage.
 
-Atomicity: the renderer writes into ``<out>/.work/<shot_id>/``; shards are written under
-temporary names and renamed when complete; the shot record (the only thing that makes a shot
-part of the dataset) is written last, atomically. A crash anywhere leaves either the whole
-shot or nothing in the index; a re-run clears the leftovers.
+Atomicity: the renderer writes into a work directory (node-local scratch); shards are written
+under temporary names and renamed when complete (into ``<out>/shards``), or, for an object-store
+``out`` (``s3://…``), packed in the work directory and uploaded one by one as each is finished
+(an object appears only when whole); the shot record (the only thing that makes a shot part of
+the dataset) is published last, atomically. A crash anywhere leaves either the whole shot or
+nothing in the index; a re-run clears the leftovers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -33,7 +36,8 @@ from render.manifest import (
     write_shot_record,
 )
 from render.plan import ShotSpec
-from render.shards import write_shards
+from render.shards import ShardInfo, write_shards
+from render.store import Location, is_url, open_binary
 from render.timeline import frame_metadata, frame_states
 
 # Per-frame label figures averaged into the shot record (definitions in render/labels.py).
@@ -59,8 +63,12 @@ class ShotResult:
 
 def work_dir(out_root: str | Path, shot_id: str, work_root: str | Path | None = None) -> Path:
     """Where a shot's engine output goes while it renders: ``work_root/<shot_id>`` (node-local
-    scratch), or ``<out>/.work/<shot_id>`` when no scratch root is given."""
-    return (Path(work_root) if work_root else Path(out_root) / WORK_DIR) / shot_id
+    scratch), or ``<out>/.work/<shot_id>`` when no scratch root is given (a local ``out`` only)."""
+    if work_root:
+        return Path(work_root) / shot_id
+    if is_url(out_root):
+        raise ValueError(f"out {out_root}: an object store needs a local work directory (work_root)")
+    return Path(out_root) / WORK_DIR / shot_id
 
 
 def scratch_root(scratch: str | None, name: str) -> Path:
@@ -76,10 +84,35 @@ def clear_leftovers(out_root: str | Path, shot_id: str, work_root: str | Path | 
     """Remove the work directory and any shards of an unrecorded earlier attempt (the caller
     checks that the shot has no record: a recorded shot's shards are never touched)."""
     shutil.rmtree(work_dir(out_root, shot_id, work_root), ignore_errors=True)
-    sd = shard_dir(out_root)
-    if sd.is_dir():
-        for p in list(sd.glob(f"{shot_id}-*.tar")) + list(sd.glob(f".{shot_id}-*.tar.tmp-*")):
-            p.unlink(missing_ok=True)
+    shards = Location(out_root).child(SHARD_DIR)
+    for name in shards.list(prefix=f"{shot_id}-", suffix=".tar") + shards.list(prefix=f".{shot_id}-"):
+        shards.delete(name)
+
+
+def _same_bytes(location: str, sha256: str) -> bool:
+    h = hashlib.sha256()
+    with open_binary(location) as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest() == sha256
+
+
+def _uploader(shards: Location, urls: dict[str, str]) -> Callable[[ShardInfo], None]:
+    """Upload each finished shard from the work directory to ``shards`` and free its disk. A
+    shard is never replaced there (a conditional PUT): this attempt cleared the shot's unrecorded
+    shards first, so one that exists now was written by another attempt of the shot (a node cut
+    off from the cluster), and this attempt fails rather than change a shard under a record."""
+
+    def publish(info: ShardInfo) -> None:
+        try:
+            shards.upload(info.path, info.path.name, exclusive=True)
+        except FileExistsError:  # this very upload, retried after a lost reply, is fine
+            if not _same_bytes(shards.url(info.path.name), info.sha256):
+                raise
+        urls[info.path.name] = shards.url(info.path.name)
+        info.path.unlink()
+
+    return publish
 
 
 def consistent_frame(passes: FramePasses) -> tuple[FramePasses, dict[str, float]]:
@@ -193,10 +226,22 @@ def produce_shot(
             stats.append(figures)
             yield sample
 
-    infos = write_shards(samples(), shard_dir(out_root), shot.shot_id, maxsize=shard_maxsize)
+    if is_url(out_root):  # packed here, then uploaded shard by shard
+        urls: dict[str, str] = {}
+        infos = write_shards(
+            samples(),
+            work / SHARD_DIR,
+            shot.shot_id,
+            maxsize=shard_maxsize,
+            on_close=_uploader(Location(out_root).child(SHARD_DIR), urls),
+        )
+        locations = [relative_url(urls[i.path.name], manifest_dir) for i in infos]
+    else:
+        infos = write_shards(samples(), shard_dir(out_root), shot.shot_id, maxsize=shard_maxsize)
+        locations = [relative_url(i.path, manifest_dir) for i in infos]
     t2 = time.perf_counter()
     entries = tuple(
-        ShardEntry(relative_url(i.path, manifest_dir), i.sha256, i.bytes, i.samples) for i in infos
+        ShardEntry(url, i.sha256, i.bytes, i.samples) for url, i in zip(locations, infos, strict=True)
     )
     fields = sorted(written)
     timing = renderer.last_timing

@@ -53,6 +53,15 @@ class Analytic(Renderer):
         return {"backend": self.name, **settings.to_json()}
 
 
+class Slow(Analytic):
+    """An engine that takes a couple of seconds per shot (runs that must still be going when
+    something happens to the cluster)."""
+
+    def render_shot(self, *args, **kwargs):
+        time.sleep(2.0)
+        return super().render_shot(*args, **kwargs)
+
+
 class Hanging(Analytic):
     """An engine that never returns (deadline tests)."""
 

@@ -3,7 +3,7 @@ renders nothing, as on a real cluster, and three worker nodes of 1 CPU each) ren
 Blender plan through ``python -m render.launch --address``. The node of a worker that is inside
 a shot is killed mid-run, and in a second run the launcher itself; the run (or a re-run)
 finishes, and the audit finds every planned shot recorded exactly once, every checksum valid,
-and no orphaned shards."""
+and no orphaned shards. Last, a node joins mid-run and the driver starts a render actor on it."""
 
 from __future__ import annotations
 
@@ -44,11 +44,18 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Nodes' workers inherit it: they can import tests.backends (the growth test's renderer).
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved]))
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
     nodes = [c.add_node(num_cpus=1) for _ in range(3)]
     c.wait_for_nodes()
     yield c, nodes
     c.shutdown()
+    if saved is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = saved
 
 
 def launch(config: Path, address: str) -> subprocess.Popen:
@@ -140,3 +147,85 @@ def test_the_launcher_killed_mid_run_then_rerun(cluster, tmp_path):
     for name, mtime in done_before.items():
         assert (manifests / "shots" / name).stat().st_mtime_ns == mtime
     assert_exactly_once(manifests)
+
+
+def run_slow_plan(config: str, address: str) -> None:
+    """The driver of the growth test, in its own process (``Cluster.add_node`` needs the test's
+    main thread): renders the config's plan with the Slow renderer, checking for new nodes
+    every half second, and prints its log lines."""
+    import dataclasses
+
+    from render import orchestrate
+    from render.catalog import load_clips, load_scenes
+    from render.config import load_config
+    from render.plan import plan_shots
+
+    orchestrate.RESIZE_EVERY = 0.5
+    cfg = dataclasses.replace(load_config(config), address=address, backend="tests.backends:Slow")
+    scenes = load_scenes(cfg.scene_catalog_path())
+    clips = load_clips(cfg.clip_catalog_path())
+    shots = plan_shots(cfg, [s["name"] for s in scenes], list(clips))
+    report = orchestrate.run(
+        cfg,
+        shots,
+        {s["name"]: s for s in scenes},
+        clips,
+        cfg.out,
+        cfg.manifests,
+        planned=len(shots),
+        progress=False,
+        log=lambda m: print(m, flush=True),
+    )
+    print(f"completed {len(report.completed)} failed {len(report.failed)}", flush=True)
+
+
+@pytest.mark.slow
+def test_a_node_that_joins_mid_run_gets_a_render_worker(cluster, tmp_path):
+    from render.manifest import load_shot_records
+
+    c, _ = cluster
+    manifests = tmp_path / "manifests"
+    config = tmp_path / "grow.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            dict(TINY_CLUSTER, cams=10, workers=0, out=str(tmp_path / "data"), manifests=str(manifests))
+        )
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from tests.test_cluster_nodes import run_slow_plan; run_slow_plan(*sys.argv[1:])",
+            str(config),
+            c.address,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    wait_for_records(manifests, 1, proc)
+    node = c.add_node(num_cpus=1)
+    try:
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        c.remove_node(node)
+    assert proc.returncode == 0, out
+    # One actor per alive 1-CPU node (an earlier test of this module may have removed one).
+    first = re.search(r"rendering 10 shot\(s\) on (\d+) worker\(s\)", out)
+    assert first, out
+    assert "the cluster grew: starting 1 more render worker(s)" in out, out
+    assert "completed 10 failed 0" in out, out
+    records = load_shot_records(manifests)
+    assert len(records) == 10
+    # The new actor really rendered: at some moment one shot more than at the start was in flight.
+    events = sorted(
+        [(r.stats["started_at"], 1) for r in records.values()]
+        + [(r.stats["finished_at"], -1) for r in records.values()]
+    )
+    in_flight = most = 0
+    for _, step in events:
+        in_flight += step
+        most = max(most, in_flight)
+    assert most == int(first.group(1)) + 1, (most, out)

@@ -225,6 +225,23 @@ def test_lease_refuses_a_second_holder_and_takes_over_a_dead_one(tmp_path):
     assert third.held()
 
 
+def test_lease_age_is_read_on_the_stores_clock_not_this_machines(tmp_path, monkeypatch):
+    """A launcher whose clock runs an hour ahead of the file server's must not judge a lease
+    renewed a moment ago stale (nor one an hour behind judge a dead one fresh)."""
+    (tmp_path / ".lock").write_text(json.dumps({"host": "node-7", "pid": 1, "started": 0}))
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    with pytest.raises(LockedError, match="node-7"):
+        Lease(tmp_path, stale_after=60).acquire()
+    monkeypatch.setattr(time, "time", lambda: real() - 3600)
+    old = real() - 120
+    os.utime(tmp_path / ".lock", (old, old))
+    late = Lease(tmp_path, stale_after=60)
+    late.acquire()
+    assert late.held()
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]  # the clock probe is gone
+
+
 def test_launchers_racing_for_a_stale_lease_end_with_one_holder(tmp_path):
     import threading
 

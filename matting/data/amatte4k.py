@@ -22,7 +22,10 @@ def index_shots(shards: list[dict]) -> dict[str, list[Frame]]:
     for entry in shards:
         path = entry["path"]
         if "://" in path:
-            raise ValueError(f"{entry['url']}: remote shards need a local copy for random access")
+            raise ValueError(
+                f"{entry['url']}: training reads shards by member offset, one request each in an object "
+                "store (~5 per frame): copy the dataset to local disk first (e.g. aws s3 sync)"
+            )
         frames = scan_shard(path, entry.get("shot_id"))
         if len(frames) != entry.get("frames", len(frames)):
             raise ValueError(f"{path}: {len(frames)} frames, but the manifest lists {entry['frames']}")

@@ -26,6 +26,7 @@ from matting.data.augment import AugmentConfig
 from matting.data.images import ImageMatteSource
 from matting.data.mixture import MixtureDataset
 from matting.data.videomatte import VideoMatteSource
+from render.store import is_url
 
 TOP_DEFAULTS = {
     "seed": 0,
@@ -118,7 +119,7 @@ def parse_config(cfg: Mapping, base_dir: str | os.PathLike | None = None) -> Dat
             if key not in src and default is None:
                 raise ValueError(f"{swhere} ({stype}): missing required key {key!r}")
             value = _check(f"{swhere} ({stype})", key, src.get(key, default), kind)
-            options[key] = base / value if kind == "path" else value
+            options[key] = base / value if kind == "path" and not is_url(value) else value
         if not options["weight"] > 0:
             raise ValueError(f"{swhere}: weight must be positive, got {options['weight']}")
         if options.get("stride", 1) < 1 or options.get("motion", 0) < 0:

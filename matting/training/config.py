@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from matting.data import parse_config
+from render.store import is_url
 
 STAGES = ("cap", "far")
 AMP_MODES = ("bf16", "fp16", "off")
@@ -197,7 +198,13 @@ def read_yaml(path: str | os.PathLike) -> dict:
 def manifest_source(manifest_dir: str | os.PathLike) -> dict:
     """The data mixture for ``--data DIR``: the αMatte4K train split of one manifest dir."""
     return {
-        "sources": [{"type": "amatte4k", "manifest": str(Path(manifest_dir).resolve()), "split": "train"}]
+        "sources": [
+            {
+                "type": "amatte4k",
+                "manifest": str(manifest_dir) if is_url(manifest_dir) else str(Path(manifest_dir).resolve()),
+                "split": "train",
+            }
+        ]
     }
 
 

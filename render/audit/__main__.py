@@ -16,15 +16,22 @@ import click
 
 from render.audit.frames import Thresholds
 from render.audit.runner import AuditOptions, run_audit
+from render.store import StoreError, is_url
 
 
 @click.command()
-@click.argument("manifest_dir", type=click.Path(file_okay=False))
+@click.argument("manifest_dir")
 @click.option(
-    "--report", "report_path", default=None, help="HTML report to write (default MANIFEST_DIR/audit.html)."
+    "--report",
+    "report_path",
+    default=None,
+    help="HTML report to write (default MANIFEST_DIR/audit.html; ./audit.html for an s3:// or gs:// one).",
 )
 @click.option(
-    "--json", "json_path", default=None, help="JSON summary to write (default MANIFEST_DIR/audit.json)."
+    "--json",
+    "json_path",
+    default=None,
+    help="JSON summary to write (default MANIFEST_DIR/audit.json; ./audit.json for an s3:// or gs:// one).",
 )
 @click.option("--deep", is_flag=True, help="Add the composite residual and the I-vs-B evidence checks.")
 @click.option(
@@ -50,7 +57,8 @@ def main(
     """Check a rendered αMatte4K dataset: integrity, completeness, labels, distributions."""
     from render.audit.report import write_json, write_report
 
-    root = Path(manifest_dir)
+    # Reports are written on this machine: beside a local manifest, else in the current folder.
+    here = Path(".") if is_url(manifest_dir) else Path(manifest_dir)
     options = AuditOptions(
         deep=deep,
         workers=workers or (os.cpu_count() or 1),
@@ -60,10 +68,10 @@ def main(
         progress=not quiet,
     )
     try:
-        result = run_audit(root, options)
-        report = write_report(result, report_path or root / "audit.html")
-        summary = write_json(result, json_path or root / "audit.json")
-    except (FileNotFoundError, NotADirectoryError) as exc:
+        result = run_audit(manifest_dir, options)
+        report = write_report(result, report_path or here / "audit.html")
+        summary = write_json(result, json_path or here / "audit.json")
+    except (FileNotFoundError, NotADirectoryError, StoreError) as exc:
         click.echo(f"audit: {exc}", err=True)
         sys.exit(2)
     except Exception as exc:  # a bug in the audit: one line, not a traceback, and a failed status

@@ -1,7 +1,8 @@
 """The manifest directory against the plan: which shots are there, missing, extra, failed,
-duplicated or partial, whether the index agrees with the shot records, and which files on disk
-nobody lists. Reads the raw files itself (not :func:`render.manifest.load_shot_records`, which
-keys records by shot id and would hide a duplicate)."""
+duplicated or partial, whether the index agrees with the shot records, and which files nobody
+lists (on this file system or in an object store). Reads the raw files itself (not
+:func:`render.manifest.load_shot_records`, which keys records by shot id and would hide a
+duplicate)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import yaml
 
 from render.audit.problems import Problem, error, warning
 from render.manifest import CONFIG, FIELDS, FORMAT, INDEX, PLAN, WORK_DIR, ShotRecord, resolve_url
+from render.store import Location, is_url
 
 
 @dataclass
 class Manifest:
     """What the manifest directory holds, as read (problems found while reading included)."""
 
-    root: Path
+    root: Location
     config: dict = field(default_factory=dict)
     plan: dict[str, dict] = field(default_factory=dict)  # shot id -> its plan line
     records: dict[str, ShotRecord] = field(default_factory=dict)  # shot id -> first record read
@@ -47,23 +49,23 @@ class Manifest:
         ]
 
 
-def _json(path: Path, problems: list[Problem], check: str) -> object | None:
+def _json(root: Location, rel: str, problems: list[Problem], check: str) -> object | None:
     try:
-        return json.loads(path.read_text())
+        return json.loads(root.read_bytes(rel))
     except (OSError, ValueError) as exc:
-        problems.append(error("completeness", check, f"{path.name}: unreadable ({exc})"))
+        problems.append(error("completeness", check, f"{rel.rsplit('/', 1)[-1]}: unreadable ({exc})"))
         return None
 
 
-def read_manifest(root: str | Path) -> Manifest:
-    m = Manifest(Path(root))
+def read_manifest(root: str | Path | Location) -> Manifest:
+    m = Manifest(root if isinstance(root, Location) else Location(root))
     p = m.problems
-    cfg_path = m.root / CONFIG
-    if not cfg_path.is_file():
+    has_plan = m.root.is_file(PLAN)
+    if not m.root.is_file(CONFIG):
         p.append(error("completeness", "config_missing", f"{CONFIG} is missing"))
     else:
         try:
-            cfg = yaml.safe_load(cfg_path.read_text()) or {}
+            cfg = yaml.safe_load(m.root.read_text(CONFIG)) or {}
         except yaml.YAMLError as exc:
             p.append(error("completeness", "config_unreadable", f"{CONFIG}: not valid YAML ({exc})"))
         else:
@@ -78,13 +80,12 @@ def read_manifest(root: str | Path) -> Manifest:
                         f"{CONFIG}: {bad}",
                     )
                 )
-    plan_path = m.root / PLAN
-    if not plan_path.is_file():
+    if not has_plan:
         p.append(
             error("completeness", "plan_missing", f"{PLAN} is missing: nothing to check the shots against")
         )
     else:
-        for n, line in enumerate(plan_path.read_text().splitlines(), 1):
+        for n, line in enumerate(m.root.read_text(PLAN).splitlines(), 1):
             try:
                 shot = json.loads(line)
                 sid = shot["shot_id"]
@@ -100,8 +101,9 @@ def read_manifest(root: str | Path) -> Manifest:
             if sid in m.plan:
                 p.append(error("completeness", "duplicate_shot", f"{PLAN} plans {sid} twice", shot=sid))
             m.plan.setdefault(sid, shot)
-    for path in sorted((m.root / "shots").glob("*.json")):
-        d = _json(path, p, "record_unreadable")
+    for name in m.root.list("shots", suffix=".json"):
+        path = Path(name)  # for its name and stem
+        d = _json(m.root, f"shots/{name}", p, "record_unreadable")
         if d is None:
             continue
         if not isinstance(d, dict) or type(d.get("frames")) is not int:
@@ -137,14 +139,13 @@ def read_manifest(root: str | Path) -> Manifest:
             )
             continue
         m.records[rec.shot_id] = rec
-    for path in sorted((m.root / "failed").glob("*.json")):
-        d = _json(path, p, "failure_unreadable")
-        m.failures[path.stem] = d if isinstance(d, dict) else {}
-    index_path = m.root / INDEX
-    if not index_path.is_file():
+    for name in m.root.list("failed", suffix=".json"):
+        d = _json(m.root, f"failed/{name}", p, "failure_unreadable")
+        m.failures[Path(name).stem] = d if isinstance(d, dict) else {}
+    if not m.root.is_file(INDEX):
         p.append(error("completeness", "index_missing", f"{INDEX} is missing"))
     else:
-        d = _json(index_path, p, "index_unreadable")
+        d = _json(m.root, INDEX, p, "index_unreadable")
         if d is None:
             pass
         elif not isinstance(d, dict):
@@ -242,7 +243,7 @@ def check(m: Manifest) -> list[Problem]:
     """Completeness problems of a read manifest (the reading problems are in ``m.problems``)."""
     out: list[Problem] = []
     planned, done, failed = set(m.plan), set(m.records), set(m.failures)
-    if not planned and (m.root / PLAN).is_file():
+    if not planned and m.root.is_file(PLAN):
         out.append(error("completeness", "plan_empty", f"{PLAN} plans no shots"))
     for sid in sorted(planned - done - failed):
         out.append(
@@ -384,7 +385,7 @@ def _index_agrees(m: Manifest) -> list[Problem]:
                 )
             )
     totals = {
-        "planned_shots": len(m.plan) if (m.root / PLAN).is_file() else m.index.get("planned_shots"),
+        "planned_shots": len(m.plan) if m.root.is_file(PLAN) else m.index.get("planned_shots"),
         "completed_shots": len(m.records),
         "frames": sum(rec.frames for rec in m.records.values()),
         "bytes": sum(s.bytes for rec in m.records.values() for s in rec.shards),
@@ -406,41 +407,46 @@ def _index_agrees(m: Manifest) -> list[Problem]:
 def stray_files(m: Manifest) -> list[Problem]:
     """Files beside the listed shards that nobody lists: orphaned shards (an error: a reader that
     globs the folder would read them), temporary shards and render work folders (warnings: a run
-    in progress or a crash)."""
+    in progress or a crash). Shard folders in an object store are listed there."""
     out: list[Problem] = []
-    listed: set[Path] = set()
-    folders: set[Path] = set()
+    listed: set[str] = set()
+    folders: set[str] = set()
     for rec in m.records.values():
         for s in rec.shards:
-            if "://" in s.url:
-                continue
-            path = Path(resolve_url(s.url, m.root))
-            listed.add(path)
-            folders.add(path.parent)
+            location = resolve_url(s.url, m.root)
+            listed.add(location)
+            folders.add(location.rsplit("/", 1)[0])
     if m.index is not None:
         for s in m.index.get("shards", []):
-            if "://" not in str(s.get("url", "")):
-                folders.add(Path(resolve_url(s["url"], m.root)).parent)
+            if isinstance(s.get("url"), str):
+                folders.add(resolve_url(s["url"], m.root).rsplit("/", 1)[0])
     for folder in sorted(folders):
-        if not folder.is_dir():
+        try:
+            where = Location(folder)
+            names = where.list()
+        except OSError as exc:  # e.g. https:// or a bucket without list permission
+            out.append(
+                warning("completeness", "folder_unlisted", f"{folder}: not listed, orphans unchecked ({exc})")
+            )
             continue
-        for path in sorted(folder.iterdir()):
-            if path.name.endswith(".tar") and not path.name.startswith(".") and path.resolve() not in listed:
+        for name in names:
+            location = where.url(name)
+            if name.endswith(".tar") and not name.startswith(".") and location not in listed:
                 out.append(
-                    error(
-                        "completeness", "orphan_shard", f"{path.name} is in no shot record", shard=str(path)
-                    )
+                    error("completeness", "orphan_shard", f"{name} is in no shot record", shard=location)
                 )
-            elif ".tar.tmp-" in path.name:
+            elif ".tar.tmp-" in name:
                 out.append(
                     warning(
                         "completeness",
                         "temporary_file",
-                        f"{path.name}: a shard being written or left by a crash",
-                        shard=str(path),
+                        f"{name}: a shard being written or left by a crash",
+                        shard=location,
                     )
                 )
-        work = folder.parent / WORK_DIR
+        if is_url(folder):
+            continue  # render work lives on the nodes' own disks
+        work = Path(folder).parent / WORK_DIR
         if work.is_dir() and any(work.iterdir()):
             names = sorted(p.name for p in work.iterdir())
             out.append(

@@ -212,9 +212,9 @@ def render_html(result: AuditResult) -> str:
     verdict = s["verdict"]
     opts = s["options"]
     out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>αMatte4K audit: {_e(result.manifest_dir.name)}</title>",
+        f"<!doctype html><html><head><meta charset='utf-8'><title>αMatte4K audit: {_e(Path(str(result.manifest_dir)).name)}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>αMatte4K audit: {_e(result.manifest_dir.name)}</h1>",
+        f"<h1>αMatte4K audit: {_e(Path(str(result.manifest_dir)).name)}</h1>",
         f'<p><span class="verdict {verdict}">{verdict.upper()}</span> &nbsp;{_e(result.one_line())}</p>',
         f"<p>seed {_e(opts['seed'])} · {'deep' if opts['deep'] else 'shallow'} audit · "
         f"{_decoded(opts['sample'])} · "

@@ -17,6 +17,8 @@ from render.audit.frames import Thresholds
 from render.audit.problems import ERROR, Problem, error, warning
 from render.audit.scan import ShotAudit, ShotTask, audit_shot
 from render.audit.summary import summarize
+from render.manifest import CONFIG, INDEX
+from render.store import Location
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class AuditOptions:
 
 @dataclass
 class AuditResult:
-    manifest_dir: Path
+    manifest_dir: Location
     options: AuditOptions
     manifest: completeness.Manifest
     shots: list[ShotAudit]
@@ -148,12 +150,15 @@ def run_tasks(tasks: list[ShotTask], workers: int, progress: bool) -> list[ShotA
         bar.close()
 
 
-def run_audit(manifest_dir: str | Path, options: AuditOptions | None = None) -> AuditResult:
+def run_audit(manifest_dir: str | Path | Location, options: AuditOptions | None = None) -> AuditResult:
     options = options or AuditOptions()
     t0 = time.perf_counter()
-    root = Path(manifest_dir)
-    if not root.is_dir():
+    root = manifest_dir if isinstance(manifest_dir, Location) else Location(manifest_dir)
+    if not root.remote and not Path(root.root).is_dir():
         raise FileNotFoundError(f"{root}: no such manifest directory")
+    if root.remote:  # read only: no probe object is written
+        if not (root.is_file(INDEX) or root.is_file(CONFIG) or root.list("shots")):
+            raise FileNotFoundError(f"{root}: no manifest there")
     m = completeness.read_manifest(root)
     problems = list(m.problems) + completeness.check(m) + completeness.stray_files(m)
     clips, clip_note = _clips(m) if m.config else (None, None)

@@ -27,6 +27,7 @@ from render.audit.sparsity import WindowedChange, window_frames
 from render.contact_sheet import checker
 from render.plan import ShotSpec
 from render.shards import check_member_name
+from render.store import open_binary
 from render.timeline import FrameState, frame_states
 
 THUMB_HEIGHT = 200
@@ -82,15 +83,6 @@ class _HashingReader(io.RawIOBase):
     def drain(self) -> None:
         while self.read(1 << 20):
             pass
-
-
-def open_url(path: str):
-    """A binary stream of a shard: a local path, or any URL fsspec understands (s3://, gs://…)."""
-    if "://" in path:
-        import fsspec
-
-        return fsspec.open(path, "rb").open()
-    return open(path, "rb")
 
 
 def chosen_frames(n: int, k: int | None) -> set[int]:
@@ -424,7 +416,7 @@ def scan_shard(entry: dict, acc: _Frames) -> None:
     """Stream one shard: hash it, walk its members, hand each sample to ``acc``."""
     res, url, shot = acc.result, entry["url"], acc.task.shot_id
     try:
-        raw = open_url(entry["path"])
+        raw = open_binary(entry["path"])
     except (OSError, ValueError, ImportError) as exc:  # ImportError: no fsspec backend for the scheme
         res.problems.append(
             error("integrity", "shard_missing", f"cannot open the shard ({exc})", shot=shot, shard=url)
