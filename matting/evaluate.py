@@ -30,7 +30,9 @@ import torch
 from tqdm import tqdm
 
 from matting.data import AMatte4KSource, to_display
+from matting.data.amatte4k import find_datasets
 from matting.metrics import METRICS, dtssd, evaluate_clip
+from matting.precision import amp_option, autocast, resolve_amp
 from matting.training.checkpoint import CheckpointError, load_model
 from matting.training.distributed import resolve_device
 from matting.video import VideoError, list_frames, read_alpha
@@ -97,6 +99,7 @@ def evaluate_model(
     max_clips: int | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    amp: str = "off",
 ) -> dict:
     """Scores of the coarse and the fused alpha on ``split``: {"metrics": {"coarse": {...},
     "fused": {...}}, "shots": {shot id: {"frames", "coarse", "fused"}}, "clips", "frames"}."""
@@ -113,7 +116,8 @@ def evaluate_model(
         rgb = _shrink(to_display(np.asarray(raw.rgb), raw.transfer), max_side)  # (T, H, W, 3)
         gt = np.clip(_shrink(raw.alpha, max_side), 0.0, 1.0)  # (T, H, W)
         clip = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).unsqueeze(0).to(device)
-        out = model(clip, stage="far")
+        with autocast(torch.device(device), amp):
+            out = model(clip, stage="far")
         preds = {
             "coarse": out["coarse"][0, :, 0].float().clamp(0, 1).cpu().numpy(),
             "fused": out["alpha"][0, :, 0].float().clamp(0, 1).cpu().numpy(),
@@ -167,6 +171,21 @@ def format_table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join([head, *rows])
 
 
+def _one_dataset(path: str) -> str:
+    """``--data``: a manifest dir, or a root holding exactly one (``manifests/`` after ``make
+    demo``); a root holding several must be narrowed to one (one line naming them)."""
+    try:
+        found, below = find_datasets(path)
+    except FileNotFoundError as exc:
+        raise EvalError(str(exc)) from None
+    if len(found) > 1:
+        names = ", ".join(Path(p).name for p, _ in found)
+        raise EvalError(f"--data {path}: holds {len(found)} datasets ({names}); pass one of them")
+    if below:
+        click.echo(f"data: {found[0][0]}")
+    return found[0][0]
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--checkpoint", type=str, default=None, help="Checkpoint written by matting.train.")
 @click.option("--data", "manifest", type=str, default=None, help="αMatte4K manifest directory.")
@@ -176,10 +195,11 @@ def format_table(metrics: dict[str, dict[str, float]]) -> str:
 @click.option("--pred", "pred_dir", type=str, default=None, help="Folder of predicted alpha frames.")
 @click.option("--gt", "gt_dir", type=str, default=None, help="Folder of ground-truth alpha frames.")
 @click.option("--device", type=str, default="auto", show_default=True)
+@amp_option
 @click.option("--out", "out_path", type=str, default=None, help="Write the JSON report here.")
 @click.option("--no-progress", is_flag=True)
 def main(
-    checkpoint, manifest, split, max_side, max_clips, pred_dir, gt_dir, device, out_path, no_progress
+    checkpoint, manifest, split, max_side, max_clips, pred_dir, gt_dir, device, amp, out_path, no_progress
 ) -> None:
     """Score a checkpoint on held-out shots (--checkpoint, --data) or alpha folders (--pred, --gt)."""
     progress = not no_progress
@@ -196,9 +216,11 @@ def main(
         else:
             if not (checkpoint and manifest):
                 raise EvalError("pass --checkpoint and --data (model mode) or --pred and --gt (folder mode)")
+            manifest = _one_dataset(manifest)
             dev = resolve_device(device)
             model, ckpt = load_model(checkpoint, device=dev)
-            result = evaluate_model(model, manifest, split, max_side, max_clips, dev, progress)
+            amp = resolve_amp(amp, dev)
+            result = evaluate_model(model, manifest, split, max_side, max_clips, dev, progress, amp)
             report = {
                 "mode": "model",
                 "checkpoint": str(checkpoint),
@@ -209,9 +231,10 @@ def main(
                 "split": split,
                 "clip_len": CLIP_LEN,
                 "max_side": max_side,
+                "amp": amp,
                 **result,
             }
-    except (CheckpointError, EvalError, VideoError, RuntimeError) as exc:
+    except (CheckpointError, EvalError, VideoError, RuntimeError, ValueError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from exc
     report["units"] = UNITS
     report["dtssd_variant"] = DTSSD_VARIANT

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from matting.precision import amp_option, autocast, resolve_amp
 from matting.training.checkpoint import CheckpointError, load_model
 from matting.training.distributed import resolve_device
 from matting.video import ALPHA_FORMATS, FrameReader, PreviewWriter, VideoError, write_alpha
@@ -26,11 +27,13 @@ GROUP = 4
 
 @torch.inference_mode()
 def predict_group(
-    model: torch.nn.Module, frames: list[np.ndarray], stage: str, device: torch.device
+    model: torch.nn.Module, frames: list[np.ndarray], stage: str, device: torch.device, amp: str = "off"
 ) -> np.ndarray:
-    """frames: list of (H, W, 3) float32 in [0, 1] -> alpha (T, H, W) float32."""
+    """frames: list of (H, W, 3) float32 in [0, 1] -> alpha (T, H, W) float32. ``amp``: resolved
+    (see :mod:`matting.precision`)."""
     clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).unsqueeze(0).to(device)  # (1, T, 3, H, W)
-    out = model(clip, stage=stage)
+    with autocast(device, amp):
+        out = model(clip, stage=stage)
     return out["alpha"][0, :, 0].float().clamp(0, 1).cpu().numpy()
 
 
@@ -44,6 +47,7 @@ def infer_frames(
     preview: str | os.PathLike | None = None,
     group: int = GROUP,
     progress: bool = True,
+    amp: str = "off",
 ) -> int:
     """Write one alpha frame per input frame into ``out_dir``; returns the number written."""
     out_dir = Path(out_dir)
@@ -58,7 +62,7 @@ def infer_frames(
         nonlocal written
         real = len(frames)
         padded = frames + [frames[-1]] * (group - real)
-        alpha = predict_group(model, padded, stage, device)
+        alpha = predict_group(model, padded, stage, device, amp)
         for i in range(real):
             write_alpha(out_dir / f"{written:06d}{ext}", alpha[i], fmt)
             if writer is not None:
@@ -91,8 +95,9 @@ def infer_frames(
 @click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--model", "model_name", type=str, default=None, help="Expected model name (checked).")
 @click.option("--stage", type=click.Choice(["cap", "far"]), default=None, help="Default: the checkpoint's.")
+@amp_option
 @click.option("--no-progress", is_flag=True)
-def main(source, checkpoint, out_dir, fmt, preview, device, model_name, stage, no_progress) -> None:
+def main(source, checkpoint, out_dir, fmt, preview, device, model_name, stage, amp, no_progress) -> None:
     """Alpha mattes of SOURCE (a video file or a folder of frames) at full resolution."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # our one-line error, not FFmpeg's chatter
     try:
@@ -100,8 +105,9 @@ def main(source, checkpoint, out_dir, fmt, preview, device, model_name, stage, n
         dev = resolve_device(device)
         model, ckpt = load_model(checkpoint, model_name, dev)
         stage = stage or ckpt.get("stage", "far")
-        n = infer_frames(model, reader, out_dir, fmt, stage, dev, preview, progress=not no_progress)
-    except (CheckpointError, VideoError, RuntimeError) as exc:
+        amp = resolve_amp(amp, dev)
+        n = infer_frames(model, reader, out_dir, fmt, stage, dev, preview, progress=not no_progress, amp=amp)
+    except (CheckpointError, VideoError, RuntimeError, ValueError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from exc
     click.echo(
         f"{n} alpha frame(s) ({stage} output) -> {out_dir}" + (f"; preview {preview}" if preview else "")

@@ -13,6 +13,7 @@ Layering: config defaults < --config YAML (with its ``stages.<stage>`` section) 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import click
@@ -22,11 +23,30 @@ from matting.training.config import ConfigError, manifest_source, read_yaml, res
 from matting.training.loop import TrainError, train
 
 
+def fresh_run_dir(parent: Path, name: str) -> Path:
+    """``parent/name``, or ``name-2``, ``name-3``… : a folder no other run has (made here)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        path = parent / (name if i == 1 else f"{name}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ConfigError(f"{parent}: no free run folder named {name}; pass --out")
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", "data_dir", type=str, default=None, help="Manifest dir (αMatte4K train split).")
 @click.option("--model", type=str, default=None, help="Registered model name (e.g. mumatting-tiny).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps.")
-@click.option("--out", "run_dir", type=str, required=True, help="Run folder (config, logs, checkpoints).")
+@click.option(
+    "--out",
+    "run_dir",
+    type=str,
+    default=None,
+    help="Run folder (config, logs, checkpoints); default runs/<stage>-<date>-<time>, printed.",
+)
 @click.option("--stage", type=click.Choice(["cap", "far"]), default=None, help="Training stage.")
 @click.option("--config", "config_path", type=str, default=None, help="YAML config.")
 @click.option("--init", type=str, default=None, help="Checkpoint to start from (stage far: a cap run).")
@@ -42,9 +62,11 @@ from matting.training.loop import TrainError, train
 def main(data_dir, model, max_steps, run_dir, stage, config_path, init, resume, no_progress, **flags) -> None:
     """Train muMatting; writes RUN_DIR/{config.yaml, metrics.jsonl, tb/, checkpoints/}."""
     try:
+        if run_dir is None and (resume or int(os.environ.get("WORLD_SIZE", "1")) > 1):
+            raise ConfigError("--out: name the run folder (needed with --resume and under torchrun)")
         layers = []
-        saved = Path(run_dir) / "config.yaml"
-        if resume and saved.exists():
+        saved = Path(run_dir) / "config.yaml" if run_dir else None
+        if resume and saved is not None and saved.exists():
             layers.append(read_yaml(saved))
         if config_path:
             layers.append(read_yaml(config_path))
@@ -60,9 +82,23 @@ def main(data_dir, model, max_steps, run_dir, stage, config_path, init, resume, 
             "log_every": flags["log_every"],
             "seed": flags["seed"],
             "optim.lr": flags["lr"],
-            "data.sources": manifest_source(data_dir)["sources"] if data_dir else None,
         }
-        cfg = resolve_config(*layers, cli=cli)
+        if data_dir:
+            data = manifest_source(data_dir)
+            cli["data.sources"] = data["sources"]
+            if data["below"]:
+                names = ", ".join(
+                    f"{name} ({'?' if n is None else n} train frames)" for name, n in data["datasets"]
+                )
+                n = len(data["datasets"])
+                skipped = (
+                    f"; skipped (no train shots): {', '.join(data['skipped'])}" if data["skipped"] else ""
+                )
+                click.echo(f"data: {n} dataset{'s' * (n > 1)} under {data_dir}, all used: {names}{skipped}")
+        cfg = resolve_config(*layers, cli=cli, model_scale=not resume)
+        if run_dir is None:
+            run_dir = str(fresh_run_dir(Path("runs"), f"{cfg.stage}-{time.strftime('%Y%m%d-%H%M%S')}"))
+            click.echo(f"run folder: {run_dir}")
         records = train(cfg, run_dir, resume=resume, progress=not no_progress)
     except (ConfigError, CheckpointError, TrainError) as exc:
         raise click.ClickException(str(exc)) from exc

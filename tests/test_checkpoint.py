@@ -51,7 +51,8 @@ def test_resume_continues_exactly(synthetic_manifests, train_config, tmp_path):
     b = torch.load(tmp_path / "twice" / "checkpoints" / "last.pt", weights_only=True)
     assert a["step"] == b["step"] == 6
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    assert a["data"] == b["data"] and a["data"]["consumed"] == [6 * 2]
+    assert a["ranks"][0]["consumed"] == b["ranks"][0]["consumed"] == [6 * 2]
+    assert a["world_size"] == b["world_size"] == 1
     sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
     assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
 
@@ -60,9 +61,10 @@ def test_checkpoint_holds_plain_data_only(trained_checkpoints):
     ckpt = torch.load(trained_checkpoints["far"], weights_only=True)  # would refuse any pickled class
     assert ckpt["format"] == "mumatting-checkpoint/1" and ckpt["stage"] == "far" and ckpt["step"] == 3
     assert ckpt["model_config"]["name"] == "mumatting-tiny"
-    assert set(ckpt) >= {"model", "optimizer", "scheduler", "data", "rng", "train_config"}
+    assert set(ckpt) >= {"model", "optimizer", "scheduler", "ranks", "world_size", "train_config"}
     assert ckpt["scheduler"]["last_epoch"] == 3
-    assert ckpt["data"]["state"]["format"] == "matting-mixture/1"
+    assert ckpt["world_size"] == len(ckpt["ranks"]) == 1
+    assert set(ckpt["ranks"][0]) == {"consumed", "rng"} and set(ckpt["ranks"][0]["rng"]) >= {"torch", "numpy"}
     assert ckpt["train_config"]["init"] == str(trained_checkpoints["cap"])
 
     def plain(x):
@@ -138,3 +140,124 @@ def test_resume_needs_a_checkpoint_and_a_fresh_run_refuses_an_old_folder(
         train(
             train_config(synthetic_manifests, max_steps=9, stage="far"), run_dir, resume=True, progress=False
         )
+
+
+def test_old_checkpoints_are_pruned_and_last_and_best_are_links(synthetic_manifests, train_config, tmp_path):
+    """A checkpoint every step, the newest 2 kept: the folder never grows past 2 step files plus
+    last.pt and best.pt, which are hard links (no copy) and outlive their pruned step file."""
+    import os
+
+    run = tmp_path / "run"
+    train(
+        train_config(synthetic_manifests, max_steps=6, ckpt_every=1, keep_checkpoints=2), run, progress=False
+    )
+    ckpts = run / "checkpoints"
+    names = sorted(p.name for p in ckpts.iterdir())
+    assert [n for n in names if n.startswith("step_")] == ["step_000005.pt", "step_000006.pt"]
+    assert {"last.pt", "best.pt"} <= set(names) and len(names) == 4, names
+    assert os.path.samefile(ckpts / "last.pt", ckpts / "step_000006.pt")
+    totals = {r["step"]: r["total"] for r in _records(run)}
+    best = torch.load(ckpts / "best.pt", weights_only=True)
+    assert best["step"] == min(totals, key=totals.get)  # one step per interval: its own loss
+    assert best["interval_loss"] == pytest.approx(min(totals.values()))
+    # its data: shared with its step file while kept, and with last.pt when it is the newest
+    assert os.stat(ckpts / "best.pt").st_nlink == 1 + (best["step"] >= 5) + (best["step"] == 6)
+
+
+def test_resume_under_ddp_restores_every_ranks_own_state(synthetic_manifests, tmp_path):
+    """Two CPU ranks (torchrun, gloo): 4 steps in one go == 2 steps, then --resume to 4. Each
+    rank draws its own clips, so each must get its own data position and random state back."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import TRAIN_BASE
+
+    config = tmp_path / "ddp.yaml"
+    data = {
+        "size": 32,
+        "crop_sizes": [40],
+        "sources": [{"type": "amatte4k", "manifest": str(synthetic_manifests)}],
+    }
+    base = {
+        **TRAIN_BASE,
+        "batch_size": 1,
+        "data": data,
+        "ckpt_every": 2,
+        "schedule": {"warmup_steps": 1, "total_steps": 4},
+    }
+    config.write_text(yaml.safe_dump(base))
+
+    def torchrun(run, *extra):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+        cmd += ["-m", "matting.train", "--config", str(config), "--out", str(run), "--no-progress", *extra]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    torchrun(tmp_path / "once", "--max-steps", "4")
+    torchrun(tmp_path / "twice", "--max-steps", "2")
+    torchrun(tmp_path / "twice", "--max-steps", "4", "--resume")
+    a = torch.load(tmp_path / "once" / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "twice" / "checkpoints" / "last.pt", weights_only=True)
+    assert a["world_size"] == b["world_size"] == 2
+    assert a["ranks"][0]["consumed"] != a["ranks"][1]["consumed"] or not torch.equal(
+        a["ranks"][0]["rng"]["torch"], a["ranks"][1]["rng"]["torch"]
+    )
+    for ra, rb in zip(a["ranks"], b["ranks"], strict=True):
+        assert ra["consumed"] == rb["consumed"]
+        assert torch.equal(ra["rng"]["torch"], rb["rng"]["torch"])
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    once, twice = _records(tmp_path / "once"), _records(tmp_path / "twice")
+    assert [r["total"] for r in once] == [r["total"] for r in twice]
+
+
+def test_a_run_from_before_the_far_output_choice_resumes_in_its_own_form(
+    trained_checkpoints, tmp_path, capsys
+):
+    """A stage-far checkpoint without far.residual was trained with the logit form: resuming it
+    (or starting from it) must keep that form, not read its weights as the new default's."""
+    import shutil
+
+    from matting.training.config import read_yaml, resolve_config
+
+    run = tmp_path / "old"
+    shutil.copytree(trained_checkpoints["far"].parent.parent, run)
+    last = run / "checkpoints" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt["model_config"]["far"]["residual"]
+    save_checkpoint(last, ckpt)
+    cfg = resolve_config(read_yaml(run / "config.yaml"), {"max_steps": ckpt["step"] + 1})
+    assert cfg.model_overrides == {}  # the saved run config names no form
+    train(cfg, run, resume=True, progress=False)
+    assert "trained with FAR residual 'logit'; this run keeps it" in capsys.readouterr().out
+    resumed = torch.load(last, weights_only=True)
+    assert resumed["step"] == ckpt["step"] + 1 and resumed["model_config"]["far"]["residual"] == "logit"
+    model, _ = load_model(last)
+    assert model.far.residual == "logit"
+
+
+def test_a_failed_background_write_stops_the_run_at_the_next_checkpoint(
+    synthetic_manifests, train_config, tmp_path, monkeypatch
+):
+    from matting.training import checkpoint as ckpt_module
+
+    def disk_full(path, payload):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt_module, "save_checkpoint", disk_full)
+    with pytest.raises((TrainError, CheckpointError), match="writing a checkpoint failed .*No space left"):
+        train(train_config(synthetic_manifests, max_steps=4, ckpt_every=1), tmp_path / "run", progress=False)
+    done = [r["step"] for r in _records(tmp_path / "run")]
+    assert done == [1, 2]  # stopped at the first checkpoint after the failed write
+
+
+def test_default_run_folders_never_collide(tmp_path):
+    from matting.train import fresh_run_dir
+
+    first = fresh_run_dir(tmp_path / "runs", "cap-20261201-040000")
+    second = fresh_run_dir(tmp_path / "runs", "cap-20261201-040000")
+    assert first.name == "cap-20261201-040000" and second.name == "cap-20261201-040000-2"
+    assert first.is_dir() and second.is_dir()

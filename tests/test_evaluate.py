@@ -57,6 +57,7 @@ def test_evaluate_checkpoint_on_held_out_shots(trained_checkpoints, synthetic_ma
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["mode"] == "model" and report["split"] == "val" and report["stage"] == "far"
+    assert report["amp"] == "off"  # auto on a CPU
     assert report["clips"] == 2 and report["frames"] == 8  # one val shot of 8 frames = 2 clips of 4
     assert set(report["shots"]) == {"shot00002"}
     for kind in ("coarse", "fused"):
@@ -73,6 +74,13 @@ def test_evaluate_checkpoint_on_held_out_shots(trained_checkpoints, synthetic_ma
     )
     assert result.exit_code == 0, result.output
     assert json.loads(small.read_text())["metrics"]["fused"]["mad"] != report["metrics"]["fused"]["mad"]
+    # --amp bf16 scores the same clips with CAP in bf16: close to the float32 figures.
+    bf16 = tmp_path / "bf16.json"
+    result = CliRunner().invoke(evaluate_cli, [*args, "--amp", "bf16", "--out", str(bf16), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(bf16.read_text())
+    assert got["amp"] == "bf16"
+    assert got["metrics"]["fused"]["mad"] == pytest.approx(report["metrics"]["fused"]["mad"], rel=0.1)
 
 
 def test_evaluate_folders_of_frames(tmp_path):
@@ -147,3 +155,24 @@ def test_bad_inputs_give_one_line_errors(trained_checkpoints, synthetic_manifest
 
     result = CliRunner().invoke(evaluate_cli, ["--checkpoint", ckpt])
     assert "pass --checkpoint and --data" in one_line_error(result)
+
+
+def test_a_manifest_root_is_narrowed_to_its_one_dataset(trained_checkpoints, synthetic_manifests, tmp_path):
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "demo").symlink_to(synthetic_manifests, target_is_directory=True)
+    args = [
+        "--checkpoint",
+        str(trained_checkpoints["far"]),
+        "--data",
+        str(root),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+    result = CliRunner().invoke(evaluate_cli, [*args, "--max-clips", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"data: {root / 'demo'}" in result.output
+    (root / "other").symlink_to(synthetic_manifests, target_is_directory=True)
+    result = CliRunner().invoke(evaluate_cli, args)
+    assert result.exit_code != 0 and "holds 2 datasets (demo, other); pass one of them" in result.output

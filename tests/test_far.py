@@ -49,7 +49,37 @@ def test_shapes_zero_outside_key_and_range(far):
     assert torch.all(out[~key] == 0)
     inside = out[key]
     assert inside.min() >= 0 and inside.max() <= 1
-    assert (inside > 0).all()  # a sigmoid never reaches 0 at a key site
+
+
+def _bias_grad(coarse_value: float, residual: str) -> float:
+    """|d loss / d(head bias)| with the coarse alpha set to ``coarse_value`` at every site and a
+    loss |A_d - 0.5| over the key sites: every site is pulled towards the middle."""
+    torch.manual_seed(0)
+    far = FAR(**TINY, backend="torch", residual=residual)
+    rgb, coarse, key, cls = clip()
+    out = far(rgb, torch.full_like(coarse, coarse_value), key, cls)
+    (out[key] - 0.5).abs().sum().backward()
+    return abs(float(far.head.bias.grad))
+
+
+@pytest.mark.parametrize("coarse_value", [0.0, 1e-4, 0.02, 0.98, 1.0])
+def test_a_site_learns_at_the_same_rate_whatever_its_coarse_alpha(coarse_value):
+    """Hair CAP missed (A_c ~ 0) and sites the key region adds by dilation must learn as fast as
+    band sites (A_c ~ 0.4); the logit form scales their gradient by A_c(1 - A_c)."""
+    ratio = _bias_grad(coarse_value, "alpha") / _bias_grad(0.4, "alpha")
+    assert ratio == pytest.approx(1.0, rel=1e-6)
+    slow = _bias_grad(coarse_value, "logit") / _bias_grad(0.4, "logit")
+    assert slow < 0.1  # what the first release did, kept as an option for comparison
+
+
+def test_the_clamp_passes_only_gradient_that_leads_back_into_range():
+    far = FAR(**TINY, backend="torch")
+    raw = torch.tensor([-0.2, -0.2, 0.5, 1.3, 1.3])
+    delta = torch.zeros(5, requires_grad=True)
+    out = far._output(raw, delta)
+    assert out.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+    out.backward(torch.tensor([-1.0, 1.0, 1.0, 1.0, -1.0]))  # descent moves by -grad
+    assert delta.grad.tolist() == [-1.0, 0.0, 1.0, 1.0, 0.0]
 
 
 def test_starts_near_coarse_alpha(far):

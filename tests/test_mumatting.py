@@ -180,6 +180,11 @@ def test_config_dict_round_trip():
         cfg = MODEL_CONFIGS[name]
         assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     assert isinstance(MODEL_CONFIGS[TINY].to_dict()["far"]["channels"], list)
+    # A config saved before FAR's output form was a choice keeps the form it was trained with.
+    old = MODEL_CONFIGS[TINY].to_dict()
+    del old["far"]["residual"]
+    assert ModelConfig.from_dict(old).far.residual == "logit"
+    assert MODEL_CONFIGS[TINY].far.residual == "alpha"
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_CONFIGS))
@@ -248,3 +253,29 @@ def test_cli_params(capsys):
     assert row.split()[0] == TINY and row.split()[-1] == f"{total / 1e6:.3f}M"
     assert cli_main(["--params", "nope"]) == 2
     assert "known models" in capsys.readouterr().err
+
+
+def test_far_trains_in_float32_under_bf16_autocast(clip):
+    """The AMP policy: CAP follows autocast (bf16); FAR runs in float32 while gradients are
+    recorded (no loss scaling exists for its float16 spconv path), so its gradients under bf16
+    autocast are those of a float32 run on the same inputs."""
+    model = tiny(0)
+    with torch.no_grad():
+        out = model(clip, stage="cap")
+    gt = torch.rand(B, T, 1, H, W, generator=torch.Generator().manual_seed(2))
+    head_dtypes, grads = [], {}
+    model.far.head.register_forward_hook(lambda m, i, o: head_dtypes.append(o.features.dtype))
+    for amp in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            refined = model._refine(clip, out["coarse"], out["key"], out["cls"])
+        ((refined.float() - gt) ** 2 * out["key"]).mean().backward()
+        grads[amp] = {n: p.grad.clone() for n, p in model.far.named_parameters()}
+    assert head_dtypes == [torch.float32, torch.float32]
+    for name, g in grads[True].items():
+        assert torch.isfinite(g).all(), name
+        assert torch.allclose(g, grads[False][name], rtol=1e-5, atol=1e-10), name
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the whole model, CAP in bf16: finite
+        full = model(clip, stage="far")
+    ((full["alpha"].float() - gt) ** 2).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.far.parameters() if p.grad is not None)

@@ -50,7 +50,7 @@ def test_training_lowers_the_loss_and_logs_every_term(synthetic_manifests, train
     assert {"loss/total", "loss/l1", "loss/laplacian", "train/lr"} <= set(events.Tags()["scalars"])
     assert [e.step for e in events.Scalars("loss/total")] == list(range(1, 31))
     ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
-    assert ckpts == ["last.pt", "step_000030.pt"]
+    assert ckpts == ["best.pt", "last.pt", "step_000030.pt"]  # one checkpoint: it is also the best
 
 
 def test_stage_far_starts_from_a_cap_checkpoint_with_cap_frozen(trained_checkpoints):
@@ -62,6 +62,7 @@ def test_stage_far_starts_from_a_cap_checkpoint_with_cap_frozen(trained_checkpoi
         expected = r["region"] + 0.5 * r["entire"] + 0.5 * r["temporal"]
         assert r["total"] == pytest.approx(expected, rel=1e-5)
         assert r["region"] == pytest.approx(r["region_l1"] + r["region_laplacian"], rel=1e-5)
+        assert 0 < r["key_sites"] <= 4 * 32 * 32  # FAR's cost, logged: sites per clip of 4 x 32 x 32
     before = torch.load(init, weights_only=True)["model"]
     after = torch.load(far, weights_only=True)["model"]
     cap_keys = [k for k in before if k.startswith("cap.")]
@@ -113,12 +114,49 @@ def test_cli_layers_yaml_stage_section_and_flags(synthetic_manifests, tmp_path):
     assert saved["optim"] == {**saved["optim"], "lr": 7e-4, "weight_decay": 0.05}  # stage section wins
     assert saved["batch_size"] == 2 and saved["max_steps"] == 2  # flags win
     assert saved["data"]["size"] == 32  # --data replaces the sources, keeps the rest
+    shards = json.loads((synthetic_manifests / "index.json").read_text())["shards"]
+    frames = sum(s["frames"] for s in shards if s["split"] == "train")
     assert saved["data"]["sources"] == [
-        {"type": "amatte4k", "manifest": str(synthetic_manifests), "split": "train"}
+        {"type": "amatte4k", "manifest": str(synthetic_manifests), "split": "train", "weight": float(frames)}
     ]
     assert "stages" not in saved
     # The saved config is itself a valid config.
     assert resolve_config(read_yaml(run / "config.yaml")).max_steps == 2
+
+
+def test_data_root_with_several_datasets_and_a_default_run_folder(synthetic_manifests, tmp_path, monkeypatch):
+    """``--data manifests/`` after ``make demo`` is a root holding datasets in subfolders: all are
+    used and named in one line; without --out a fresh run folder is made and printed."""
+    root = tmp_path / "manifests"
+    root.mkdir()
+    for name in ("a", "b"):
+        (root / name).symlink_to(synthetic_manifests, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", str(root), "--model", "mumatting-tiny", "--max-steps", "1", "--no-progress"]
+    result = CliRunner().invoke(
+        train_cli, [*args, "--batch-size", "1", "--num-workers", "0", "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    shards = json.loads((synthetic_manifests / "index.json").read_text())["shards"]
+    frames = sum(s["frames"] for s in shards if s["split"] == "train")
+    assert f"all used: a ({frames} train frames), b ({frames} train frames)" in result.output
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("run folder: "))
+    run = tmp_path / line[len("run folder: ") :]
+    assert run.parent == tmp_path / "runs" and run.name.startswith("cap-")
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert [s["manifest"] for s in saved["data"]["sources"]] == [str(root / "a"), str(root / "b")]
+    # No data scale given: the model's own (tiny: CAP input 64 px), printed with the device.
+    assert saved["data"]["size"] == 64 and saved["data"]["crop_sizes"] == [64, 80, 100]
+    assert (
+        "model mumatting-tiny, stage cap on cpu (x1): 1 clip(s) of 64 px crops (windows 64, 80, 100 px)"
+        in (result.output)
+    )
+    for bad, message in (
+        (["--data", str(tmp_path / "runs")], "no dataset index there or in its subfolders"),
+        (["--data", str(root), "--resume"], "--out: name the run folder"),
+    ):
+        result = CliRunner().invoke(train_cli, bad)
+        assert result.exit_code != 0 and message in result.output, result.output
 
 
 def test_full_data_mixture_from_yaml(synthetic_manifests, tmp_path):
@@ -243,3 +281,15 @@ def test_training_on_a_rendered_dataset(rendered_manifests, train_config, tmp_pa
     assert (tmp_path / "run" / "checkpoints" / "step_000030.pt").exists()
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["data"]["sources"][0]["manifest"] == str(rendered_manifests)
+
+
+def test_data_sizes_come_from_the_model_only_where_unset_and_only_for_fresh_runs():
+    base = {"model": "mumatting-tiny", "data": {"sources": [{"type": "images", "root": "x"}]}}
+    fresh = resolve_config(base)
+    assert (fresh.data["size"], fresh.data["crop_sizes"]) == (64, [64, 80, 100])
+    sized = resolve_config({**base, "data": {**base["data"], "size": 256}})
+    assert (sized.data["size"], sized.data["crop_sizes"]) == (256, [256, 320, 400])  # windows follow size
+    windows = resolve_config({**base, "data": {**base["data"], "crop_sizes": [90]}})
+    assert (windows.data["size"], windows.data["crop_sizes"]) == (64, [90])
+    resumed = resolve_config(base, model_scale=False)  # a run saved without sizes keeps the defaults
+    assert "size" not in resumed.data and "crop_sizes" not in resumed.data

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -11,9 +13,35 @@ from matting.data.clip import PlanarFrames, RawClip
 from matting.data.shard_index import Frame, read_member, scan_shard
 from render import exrio
 from render.manifest import load_dataset
+from render.store import is_url
 
 SPLITS = ("train", "val")
 REQUIRED_FIELDS = ("rgb.exr", "alpha.exr")
+
+
+def find_datasets(path: str | os.PathLike) -> tuple[list[tuple[str, int | None]], bool]:
+    """The datasets at ``path``: ([(manifest dir, train frames or None if unreadable)], False)
+    for a manifest dir (or a URL), or every manifest dir one level below a root that holds
+    several, (…, True). FileNotFoundError (one line) when there is none."""
+    if is_url(path):
+        return [(str(path), None)], False
+    root = Path(path).resolve()
+    if (root / "index.json").is_file():
+        return [(str(root), _train_frames(root / "index.json"))], False
+    subs = sorted(p for p in Path(path).glob("*/index.json") if p.is_file()) if root.is_dir() else []
+    if not subs:
+        raise FileNotFoundError(
+            f"{path}: no dataset index there or in its subfolders (render one: make demo)"
+        )
+    return [(str(p.parent.absolute()), _train_frames(p)) for p in subs], True
+
+
+def _train_frames(index: Path) -> int | None:
+    try:
+        shards = json.loads(index.read_text())["shards"]
+        return sum(int(s["frames"]) for s in shards if s.get("split") == "train")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # the loader names what is wrong with it
 
 
 def index_shots(shards: list[dict]) -> dict[str, list[Frame]]:

@@ -5,8 +5,12 @@ coarse alpha (4 channels). The encoder is SparseMat's ResNet-18 made 3D (as in t
 a submanifold stem, a (1, 2, 2) strided conv, residual stages at 1/2, 1/4 and 1/8 resolution, and a last
 stage at 1/8 with dilation 2. Time is never strided (clips are 4 frames); 3x3x3 kernels mix frames.
 TSCM gates the deepest features with the clip's [CLS] tokens. The decoder returns through sparse inverse
-convs with skip concatenations to the input sites, where a 1x1x1 head predicts a logit residual on the
-coarse alpha: A_d = sigmoid(logit(A_c) + head), so an untrained head starts near A_c.
+convs with skip concatenations to the input sites, where a 1x1x1 head predicts a residual on the coarse
+alpha: A_d = clamp(A_c + head, 0, 1) with a gradient that also passes outside [0, 1] when it points
+back inside (``residual="alpha"``), so an untrained head starts near A_c and every site learns at the
+same rate, whatever its A_c. The first release used A_d = sigmoid(logit(A_c) +
+head) (``residual="logit"``), whose gradient is scaled by A_c(1 - A_c): ~2,500x smaller at A_c = 1e-4
+(hair CAP missed, sites K adds by dilation) than at A_c = 0.5; bench/tiny_training.py compares the two.
 
 The same modules run densely over the whole grid (``forward_dense``) with genuine ``conv3d`` layers, for
 benchmarks and equivalence checks.
@@ -78,8 +82,12 @@ class FAR(nn.Module):
         tscm_hidden: int = 256,
         use_tscm: bool = True,
         backend: str = "auto",
+        residual: str = "alpha",
     ):
         super().__init__()
+        if residual not in ("alpha", "logit"):
+            raise ValueError(f"residual must be 'alpha' or 'logit', got {residual!r}")
+        self.residual = residual
         c0, c1, c2, c3 = channels
         self.channels, self.use_tscm = tuple(channels), use_tscm
         b = backend
@@ -129,7 +137,7 @@ class FAR(nn.Module):
     # ------------------------------------------------------------------ network
 
     def _network(self, x, gate: Tensor | None):
-        """Encoder-decoder on a SparseTensor or DenseGrid with 4 channels -> 1-channel logit residual."""
+        """Encoder-decoder on a SparseTensor or DenseGrid with 4 channels -> 1-channel residual."""
         f0 = self.stem(x)
         f1 = self.stage1(self.down1(f0))
         f2 = self.stage2(self.down2(f1))
@@ -143,6 +151,13 @@ class FAR(nn.Module):
         y = self.dec0(sparse_cat([self.up1(y), f0, x]))
         return self.head(y)
 
+    def _output(self, coarse: Tensor, delta: Tensor) -> Tensor:
+        """A_d from the coarse alpha and the head's output (same shapes), in [0, 1]."""
+        if self.residual == "logit":
+            c = coarse.clamp(_EPS, 1 - _EPS)
+            return torch.sigmoid(torch.logit(c) + delta)
+        return _ClampBack.apply(coarse + delta)
+
     def _gate(self, cls: Tensor | None) -> Tensor | None:
         return self.tscm(cls) if self.tscm is not None else None
 
@@ -155,9 +170,8 @@ class FAR(nn.Module):
             anchor = sum(p.sum() for p in self.parameters()) * 0.0
             return rgb.new_zeros(b, t, 1, h, w) + anchor
         x = SparseTensor.from_dense_mask(self._site_features(rgb, coarse), mask, self._padded_shape(t, h, w))
-        logit = self._network(x, self._gate(cls)).features[:, 0]
-        c = x.features[:, 3].clamp(_EPS, 1 - _EPS)
-        alpha = torch.sigmoid(torch.logit(c) + logit)
+        delta = self._network(x, self._gate(cls)).features[:, 0]
+        alpha = self._output(x.features[:, 3], delta)
         out = x.replace_features(alpha[:, None]).to_dense((t, h, w))  # (B, 1, T, H, W)
         return out.permute(0, 2, 1, 3, 4)
 
@@ -176,10 +190,27 @@ class FAR(nn.Module):
         feats = nn.functional.pad(self._site_features(rgb, coarse), pad)
         mask = nn.functional.pad(key[:, :, 0].to(rgb.dtype)[:, None], pad)  # (B, 1, T, Hp, Wp)
         grid = DenseGrid(feats * mask if masked else feats, mask if masked else None)
-        logit = self._network(grid, self._gate(cls)).x
-        c = feats[:, 3:4].clamp(_EPS, 1 - _EPS)
-        alpha = torch.sigmoid(torch.logit(c) + logit) * mask
+        delta = self._network(grid, self._gate(cls)).x
+        alpha = self._output(feats[:, 3:4], delta) * mask
         return alpha[:, :, :, :h, :w].permute(0, 2, 1, 3, 4)
+
+
+class _ClampBack(torch.autograd.Function):
+    """clamp(x, 0, 1) whose gradient also passes where x is outside [0, 1], but only the part
+    that moves x back towards it: a site whose raw value overshot (A_c ~ 0 with a slightly
+    negative start) can still learn, and none is pushed further out by terms it cannot obey."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(0.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        # Gradient descent moves x by -grad: below 0 only a negative grad helps, above 1 a positive one.
+        keep = ((x >= 0) | (grad < 0)) & ((x <= 1) | (grad > 0))
+        return grad * keep
 
 
 def _apply_gate(x, gate: Tensor):

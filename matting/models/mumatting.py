@@ -78,7 +78,10 @@ class MuMatting(nn.Module):
         coarse_lr, cls = self.cap(rgb)
         k = self.config.key
         key_lr = key_regions(coarse_lr.detach(), k.low, k.high, k.op, k.kernel, k.iterations)
-        coarse = F.interpolate(coarse_lr.flatten(0, 1), size=(h, w), mode="bilinear", align_corners=False)
+        # In float32 even under autocast: outside K this is the output, and bf16 has 8 bits.
+        coarse = F.interpolate(
+            coarse_lr.float().flatten(0, 1), size=(h, w), mode="bilinear", align_corners=False
+        )
         coarse = coarse.view(b, t, 1, h, w)
         key = F.interpolate(key_lr.flatten(0, 1).to(coarse.dtype), size=(h, w), mode="nearest")
         key = key.view(b, t, 1, h, w)
@@ -86,10 +89,23 @@ class MuMatting(nn.Module):
         if stage == "cap":
             out["alpha"] = coarse
             return out
-        refined = self.far(rgb, coarse, key, cls if self.config.far.use_tscm else None)
+        refined = self._refine(rgb, coarse, key, cls if self.config.far.use_tscm else None)
         out["refined"] = refined
         out["alpha"] = key * refined + (1 - key) * coarse
         return out
+
+    def _refine(self, rgb, coarse, key, cls):
+        """FAR under the precision policy: while gradients are recorded, FAR runs in float32
+        outside any autocast (spconv computes in float16 under autocast, and nothing scales a
+        bf16 run's loss, so FAR's small gradients would underflow); without gradients
+        (inference) it follows the caller's autocast, where spconv's float16 is safe."""
+        device = rgb.device.type
+        if torch.is_grad_enabled() and torch.is_autocast_enabled(device):
+            with torch.autocast(device, enabled=False):
+                return self.far(
+                    rgb.float(), coarse.float(), key.float(), None if cls is None else cls.float()
+                )
+        return self.far(rgb, coarse, key, cls)
 
     # -- optimisation ----------------------------------------------------------------------
     def param_groups(

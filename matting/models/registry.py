@@ -50,6 +50,9 @@ class FARConfig:
     tscm_hidden: int = 256
     use_tscm: bool = True
     backend: str = "auto"
+    # How the head's output becomes A_d: "alpha" (A_c + head, clamped: the same gradient at any
+    # A_c) or "logit" (sigmoid(logit(A_c) + head), the first release; gradient x A_c(1 - A_c)).
+    residual: str = "alpha"
 
 
 _SECTIONS = {"cap": CAPConfig, "key": KeyConfig, "far": FARConfig}
@@ -133,7 +136,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ModelConfig:
-        """Inverse of ``to_dict``; unknown keys are rejected."""
+        """Inverse of ``to_dict``; unknown keys are rejected. A saved config without
+        ``far.residual`` predates it and used the logit form."""
+        far = data.get("far")
+        if isinstance(far, Mapping) and "residual" not in far:
+            data = {**data, "far": {**far, "residual": "logit"}}
         return cls().with_overrides(**data)
 
 
@@ -169,6 +176,13 @@ def get_config(name: str, **overrides) -> ModelConfig:
     if name not in MODEL_CONFIGS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     return MODEL_CONFIGS[name].with_overrides(**overrides)
+
+
+def data_scale(config: ModelConfig) -> dict:
+    """The training crops that fit a model: crops resized to CAP's input size, cut from windows
+    of 1, 1.25 and 1.5625 times it (the paper's 512 px from 512/640/800 px windows)."""
+    s = config.cap.cap_size
+    return {"size": s, "crop_sizes": [s, int(s * 1.25), int(s * 1.5625)]}
 
 
 def build_model(name: str, **overrides) -> MuMatting:

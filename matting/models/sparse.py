@@ -320,10 +320,19 @@ SPCONV_MAX_BYTES = 2**31 - 1  # spconv 2.3 asserts sites x channels x itemsize o
 
 def _spconv_dtype(features: Tensor) -> torch.dtype:
     """Under autocast spconv computes in float16 (its training path casts its inputs so; its inference
-    path keeps whatever it is given, so we cast for it); otherwise the features' own dtype."""
+    path keeps whatever it is given, so we cast for it); otherwise the features' own dtype. MuMatting
+    runs FAR outside autocast while it trains (``MuMatting._refine``), so this float16 is inference's."""
     if torch.is_autocast_enabled(features.device.type):
         return torch.float16
     return features.dtype
+
+
+def _fits_spconv(x: SparseTensor) -> bool:
+    """Whether a strided conv's input is within spconv's int32 range (at the dtype spconv will
+    compute in). A larger one runs through ``gather_conv`` instead, so does its inverse: strided
+    convs cannot be split over channel blocks, which all need one pair table."""
+    itemsize = torch.empty((), dtype=_spconv_dtype(x.features)).element_size()
+    return x.features.shape[0] * x.features.shape[1] * itemsize <= SPCONV_MAX_BYTES
 
 
 def _to_spconv(x: SparseTensor):
@@ -401,11 +410,8 @@ class _SparseConvBase(nn.Module):
         feats, weight = x.features.to(dtype), self.spconv_weight().to(dtype)
         n, c = feats.shape
         block = max(1, SPCONV_MAX_BYTES // max(1, n * feats.element_size()))  # input channels per call
-        if c > block and not isinstance(self, SubMConv3d):
-            raise ValueError(
-                f"{type(self).__name__}: {n} sites x {c} channels exceed spconv's int32 range; "
-                "use fewer key sites per clip or backend='torch'"
-            )
+        if c > block and not isinstance(self, SubMConv3d):  # callers check _fits_spconv first
+            raise ValueError(f"{type(self).__name__}: {n} sites x {c} channels exceed spconv's int32 range")
         base = _to_spconv(x)
         result = None
         try:
@@ -484,6 +490,7 @@ class _DownRecord:
     padding: Triple
     dilation: Triple
     fine_mask: Tensor | None = None  # dense mode: (B, 1, T, H, W) active fine sites, None = all
+    torch_path: bool = False  # run by gather_conv (spconv has no pairs for it): so is its inverse
 
 
 class SparseConv3d(_SparseConvBase):
@@ -515,10 +522,11 @@ class SparseConv3d(_SparseConvBase):
         if isinstance(x, DenseGrid):
             return self._dense(x)
         self._check_key_free(x)
-        if resolve_backend(self.backend, x.features.device) == "spconv":
+        use_spconv = resolve_backend(self.backend, x.features.device) == "spconv" and _fits_spconv(x)
+        if use_spconv:
             out = _from_spconv(self._run_spconv(x), x)
             out = out.replace_features(self._add_bias(out.features))
-        else:
+        else:  # the torch backend, or an input past spconv's int32 range (on the same device)
             coords, shape = downsample_sites(
                 x.coords, x.spatial_shape, self.kernel_size, self.stride, self.padding, self.dilation
             )
@@ -529,7 +537,13 @@ class SparseConv3d(_SparseConvBase):
             out = SparseTensor(feats, coords, shape, x.batch_size, x.cache)
         if self.indice_key is not None:
             x.cache[("down", self.indice_key)] = _DownRecord(
-                x.coords, x.spatial_shape, out.coords, self.stride, self.padding, self.dilation
+                x.coords,
+                x.spatial_shape,
+                out.coords,
+                self.stride,
+                self.padding,
+                self.dilation,
+                torch_path=not use_spconv,
             )
         return out
 
@@ -598,7 +612,7 @@ class SparseInverseConv3d(_SparseConvBase):
         rec = self._record(x.cache)
         if x.coords is not rec.coarse_coords and not torch.equal(x.coords, rec.coarse_coords):
             raise ValueError(f"input sites differ from the coarse sites recorded under {self.indice_key!r}")
-        if resolve_backend(self.backend, x.features.device) == "spconv":
+        if resolve_backend(self.backend, x.features.device) == "spconv" and not rec.torch_path:
             res = self._run_spconv(x)
             if not torch.equal(res.indices.long(), rec.fine_coords):
                 raise RuntimeError("spconv returned sites in an unexpected order")

@@ -5,18 +5,28 @@ A checkpoint is a dict::
     {"format": "mumatting-checkpoint/1", "step": int, "stage": "cap" | "far",
      "model": model state_dict, "model_config": dataclasses.asdict(model.config),
      "optimizer": AdamW state_dict, "scheduler": LambdaLR state_dict, "scaler": GradScaler
-     state_dict or None, "data": {"consumed": [clips per loader stream], "num_streams": int,
-     "state": MixtureDataset state}, "rng": {"torch", "cuda", "numpy", "python"},
-     "train_config": the resolved TrainConfig as a dict}
+     state_dict or None, "world_size": int, "num_streams": int,
+     "ranks": [{"consumed": [clips per loader stream], "rng": {"torch", "cuda", "numpy",
+     "python"}} per rank], "interval_loss": mean training loss since the previous checkpoint,
+     "best_loss": the lowest interval_loss so far, "train_config": the resolved TrainConfig}
 
 Only tensors, numbers, strings, lists, tuples and dicts: no pickled classes, so loading never
 runs code from the file. Writes go to a temporary name and are renamed into place.
+
+A run folder keeps the newest ``keep`` ``step_NNNNNN.pt`` files; ``last.pt`` and ``best.pt``
+(lowest interval_loss: a training-loss figure, the loop has no validation set) are hard links
+to step files, so they cost no space of their own and survive the pruning of their step file.
+:class:`CheckpointWriter` writes on a background thread from a CPU snapshot, so the training
+ranks do not wait for the disk.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
+import shutil
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -66,6 +76,93 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping) -> Path:
     torch.save(dict(payload, format=FORMAT), tmp)
     os.replace(tmp, path)
     return path
+
+
+def link_as(src: Path, name: str) -> Path:
+    """Make ``src.parent / name`` the same file as ``src`` (a hard link, atomically replacing
+    the old one; a copy where the filesystem has no hard links)."""
+    dst = src.with_name(name)
+    tmp = src.with_name(f".{name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
+STEP_FILE = re.compile(r"step_(\d+)\.pt")
+
+
+def prune(ckpt_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` step files (``last.pt``/``best.pt`` are links and keep
+    their data); returns what was deleted."""
+    steps = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := STEP_FILE.fullmatch(p.name)))
+    gone = [p for _, p in steps[: max(0, len(steps) - keep)]]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
+def snapshot(obj):
+    """``obj`` with every tensor copied to the CPU (a state that later optimizer steps cannot
+    change while a background thread writes it)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, Mapping):
+        return {k: snapshot(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(snapshot(v) for v in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """Writes checkpoints one at a time on a background thread: ``submit`` waits only for the
+    previous write, ``wait`` for the last one; a write's error is raised at the next call (the
+    loop checks ``failed`` at every checkpoint, on every rank's behalf)."""
+
+    def __init__(self, ckpt_dir: Path, keep: int, clean: bool = True):
+        self.ckpt_dir, self.keep = Path(ckpt_dir), keep
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if clean and self.ckpt_dir.is_dir():  # temporary files of a write that a crash cut short
+            for stale in self.ckpt_dir.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+
+    def failed(self) -> str | None:
+        """The error of a finished write, if any (without waiting for one in flight)."""
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread.join()
+            self._thread = None
+        return None if self._error is None else str(self._error)
+
+    def _write(self, path: Path, payload: dict, best: bool) -> None:
+        try:
+            save_checkpoint(path, payload)
+            link_as(path, "last.pt")
+            if best:
+                link_as(path, "best.pt")
+            prune(self.ckpt_dir, self.keep)
+        except BaseException as exc:  # raised in the training thread by wait()
+            self._error = exc
+
+    def wait(self, raise_error: bool = True) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None and raise_error:
+            error, self._error = self._error, None
+            raise CheckpointError(f"{self.ckpt_dir}: writing a checkpoint failed ({error})") from error
+
+    def submit(self, step: int, payload: dict, best: bool) -> Path:
+        self.wait()
+        path = self.ckpt_dir / f"step_{step:06d}.pt"
+        self._thread = threading.Thread(
+            target=self._write, args=(path, snapshot(payload), best), daemon=False
+        )
+        self._thread.start()
+        return path
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

@@ -32,7 +32,8 @@ from typing import Any
 import yaml
 
 from matting.data import parse_config
-from render.store import is_url
+from matting.data.amatte4k import find_datasets
+from matting.models.registry import data_scale, get_config
 
 STAGES = ("cap", "far")
 AMP_MODES = ("bf16", "fp16", "off")
@@ -74,6 +75,7 @@ class TrainConfig:
     loss_weights: tuple[float, float, float] = (1.0, 0.5, 0.5)  # stage far: region, entire, temporal
     log_every: int = 1
     ckpt_every: int = 500
+    keep_checkpoints: int = 3  # newest step files kept; last.pt and best.pt are links
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     data: dict = field(default_factory=dict)  # matting.data.build_dataset mixture
@@ -196,22 +198,57 @@ def read_yaml(path: str | os.PathLike) -> dict:
 
 
 def manifest_source(manifest_dir: str | os.PathLike) -> dict:
-    """The data mixture for ``--data DIR``: the αMatte4K train split of one manifest dir."""
+    """The data mixture for ``--data DIR``: the αMatte4K train split of the dataset in DIR, or,
+    when DIR is a root holding several (``manifests/`` after ``make demo`` holds ``demo/``), of
+    every dataset one level below it with train shots, weighted by their train frames (every
+    clip equally likely; equal weights when a count is unknown). ``"datasets"``: (name, train
+    frames) of each; ``"below"``: whether they were found in subfolders; ``"skipped"``: names of
+    datasets without train frames (the CLI names all of these in one line)."""
+    try:
+        found, below = find_datasets(manifest_dir)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"--data {exc}") from None
+    skipped = [Path(path).name for path, n in found if n == 0]
+    found = [(path, n) for path, n in found if n != 0]
+    if not found:
+        raise ConfigError(f"--data {manifest_dir}: no dataset there has train shots")
+    weights = all(n for _, n in found)
+    sources = [
+        {"type": "amatte4k", "manifest": path, "split": "train", **({"weight": float(n)} if weights else {})}
+        for path, n in found
+    ]
     return {
-        "sources": [
-            {
-                "type": "amatte4k",
-                "manifest": str(manifest_dir) if is_url(manifest_dir) else str(Path(manifest_dir).resolve()),
-                "split": "train",
-            }
-        ]
+        "sources": sources,
+        "datasets": [(Path(path).name, n) for path, n in found],
+        "below": below,
+        "skipped": skipped,
     }
 
 
-def resolve_config(*layers: Mapping, cli: Mapping | None = None) -> TrainConfig:
+def _with_model_data_scale(merged: dict) -> dict:
+    """``data.size`` and ``data.crop_sizes`` that no layer set, from the model (a tiny model must
+    not train on the full model's 512 px crops): a given ``size`` implies windows of 1, 1.25 and
+    1.5625 times it; given windows take the model's ``size``."""
+    data = merged.get("data")
+    if not isinstance(data, Mapping) or ("size" in data and "crop_sizes" in data):
+        return merged
+    overrides = merged.get("model_overrides") or {}
+    try:
+        scale = data_scale(get_config(merged.get("model", TrainConfig.model), **dict(overrides)))
+    except (ValueError, TypeError):
+        return merged  # the model's own error is reported when it is built
+    if isinstance(data.get("size"), int):
+        s = data["size"]
+        scale = {"size": s, "crop_sizes": [s, int(s * 1.25), int(s * 1.5625)]}
+    return {**merged, "data": {**scale, **data}}
+
+
+def resolve_config(*layers: Mapping, cli: Mapping | None = None, model_scale: bool = True) -> TrainConfig:
     """Merge YAML-like ``layers`` (later wins), apply ``stages.<stage>`` and ``cli`` on top.
 
-    ``cli`` holds dotted or plain keys whose value is not None (``{"optim.lr": 1e-4}``)."""
+    ``cli`` holds dotted or plain keys whose value is not None (``{"optim.lr": 1e-4}``).
+    ``model_scale``: fill unset data sizes from the model (off when resuming: a run keeps the
+    sizes it was trained with, including the defaults of a run saved without them)."""
     merged: dict = {}
     stage_overrides: dict = {}
     for layer in layers:
@@ -234,6 +271,8 @@ def resolve_config(*layers: Mapping, cli: Mapping | None = None) -> TrainConfig:
     if stage not in STAGES:
         raise ConfigError(f"stage: must be one of {list(STAGES)}, got {stage!r}")
     merged = _merge(_merge(merged, stage_overrides.get(stage, {})), cli_tree)
+    if model_scale:
+        merged = _with_model_data_scale(merged)
     cfg = _build(TrainConfig, merged, "")
     validate(cfg)
     return cfg
@@ -244,7 +283,7 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"amp: must be one of {list(AMP_MODES)}, got {cfg.amp!r}")
     if cfg.device != "auto" and not cfg.device.startswith(("cpu", "cuda")):
         raise ConfigError(f"device: must be auto, cpu or cuda[:N], got {cfg.device!r}")
-    for key in ("max_steps", "batch_size", "log_every", "ckpt_every"):
+    for key in ("max_steps", "batch_size", "log_every", "ckpt_every", "keep_checkpoints"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}: must be >= 1, got {getattr(cfg, key)}")
     if cfg.num_workers < 0:

@@ -55,6 +55,15 @@ def teardown(runtime: Runtime) -> None:
         dist.destroy_process_group()
 
 
+def gather(obj, runtime: Runtime) -> list:
+    """``obj`` of every rank, in rank order (every rank must call this)."""
+    if not runtime.distributed:
+        return [obj]
+    out: list = [None] * runtime.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def mean_across_ranks(values: dict[str, float], runtime: Runtime) -> dict[str, float]:
     """Average scalar logs over the ranks (every rank must call this)."""
     if not runtime.distributed:

@@ -44,7 +44,7 @@ class RunLogger:
         step = record["step"]
         for key, value in record.items():
             if key != "step" and isinstance(value, (int, float)):
-                group = "train" if key in ("lr", "grad_norm") else "loss"
+                group = "train" if key in ("lr", "grad_norm", "key_sites") else "loss"
                 self.writer.add_scalar(f"{group}/{key}", value, step)
         self.bar.set_postfix(loss=f"{record.get('total', float('nan')):.4f}", lr=f"{record['lr']:.2e}")
 

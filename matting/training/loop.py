@@ -8,10 +8,9 @@ fused and key maps at the full crop resolution. One optimizer step per batch; a 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import math
 import random
-import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,14 +23,16 @@ from torch.utils.data import DataLoader
 
 from matting.data import MixtureDataset, build_dataset
 from matting.losses import stage1_losses, stage2_losses
-from matting.models import build_model
+from matting.models import ModelConfig, build_model
+from matting.models.registry import get_config
+from matting.precision import autocast
 from matting.training import distributed
 from matting.training.checkpoint import (
     CheckpointError,
+    CheckpointWriter,
     load_checkpoint,
     load_model_weights,
     rng_state,
-    save_checkpoint,
     set_rng_state,
 )
 from matting.training.config import TrainConfig, save_config, with_total_steps
@@ -66,12 +67,6 @@ def stage_losses(
     return stage2_losses(
         out["refined"].float(), out["alpha"].float(), out["key"].float(), gt, weights=tuple(weights)
     )
-
-
-def _autocast(device: torch.device, amp: str):
-    if device.type != "cuda" or amp == "off":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def _seed_everything(seed: int) -> None:
@@ -113,9 +108,13 @@ class Trainer:
         elif cfg.schedule.total_steps is None:
             saved = resume_from["train_config"]["schedule"]["total_steps"]
             cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, total_steps=saved))
+        init = load_checkpoint(cfg.init) if cfg.init and resume_from is None else None
+        if resume_from is not None:
+            cfg = self._keep_far_form(cfg, resume_from, str(self.ckpt_dir / "last.pt"))
+        elif init is not None and init.get("stage") == "far":
+            cfg = self._keep_far_form(cfg, init, f"--init {cfg.init}")
         self.cfg = cfg
         _seed_everything(cfg.seed + self.rt.rank)
-        init = load_checkpoint(cfg.init) if cfg.init and resume_from is None else None
         if cfg.stage == "far" and cfg.init is None and resume_from is None and self.rt.is_main:
             print("warning: stage far without --init: CAP keeps its initial weights", flush=True)
         self.model = _build_model(cfg, init)
@@ -144,11 +143,38 @@ class Trainer:
         self.num_streams = max(cfg.num_workers, 1)
         self.consumed = [0] * self.num_streams
         self.step = 0
+        self.interval = [0.0, 0]  # sum and count of training losses since the last checkpoint
+        self.best_loss = math.inf
+        self.writer = CheckpointWriter(self.ckpt_dir, cfg.keep_checkpoints, clean=self.rt.is_main)
         if resume_from is not None:
             self._restore(resume_from)
         if self.rt.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.yaml")
+            d = self.dataset.augment
+            print(
+                f"model {cfg.model}, stage {cfg.stage} on {self.rt.device} (x{self.rt.world_size}): "
+                f"{cfg.batch_size} clip(s) of {d.size} px crops (windows {', '.join(map(str, d.crop_sizes))} px), "
+                f"amp {cfg.amp if self.rt.device.type == 'cuda' else 'off'}",
+                flush=True,
+            )
+
+    def _keep_far_form(self, cfg: TrainConfig, ckpt: dict, where: str) -> TrainConfig:
+        """The FAR output form the checkpoint's weights were trained with (a checkpoint from
+        before the choice existed used the logit form): weights of one form read as the other
+        would be silently wrong."""
+        try:
+            saved = ModelConfig.from_dict({**ckpt["model_config"], "sapiens_checkpoint": None}).far.residual
+            built = get_config(cfg.model, **cfg.model_overrides).far.residual
+        except (ValueError, TypeError, KeyError):
+            return cfg  # a foreign checkpoint: load_model_weights names the problem
+        if saved == built:
+            return cfg
+        if self.rt.is_main:
+            print(f"note: {where} was trained with FAR residual {saved!r}; this run keeps it", flush=True)
+        overrides = {k: v for k, v in cfg.model_overrides.items() if k != "far.residual"}
+        overrides["far"] = {**dict(overrides.get("far") or {}), "residual": saved}
+        return dataclasses.replace(cfg, model_overrides=overrides)
 
     def _resume_checkpoint(self, resume: bool) -> dict | None:
         last = self.ckpt_dir / "last.pt"
@@ -175,17 +201,34 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
-        data = ckpt["data"]
-        if data["num_streams"] != self.num_streams:
+        if "ranks" in ckpt:
+            ranks, streams = ckpt["ranks"], ckpt["num_streams"]
+        else:  # the first format: one process's data position and RNG
+            ranks, streams = (
+                [{"consumed": ckpt["data"]["consumed"], "rng": ckpt["rng"]}],
+                ckpt["data"]["num_streams"],
+            )
+            if self.rt.world_size > 1:
+                raise TrainError(
+                    f"{where}: written by an earlier release, which saved one rank's state only; "
+                    "it resumes exactly as a single process"
+                )
+        if len(ranks) != self.rt.world_size:
             raise TrainError(
-                f"{where}: saved with {data['num_streams']} loader stream(s), now num_workers gives "
+                f"{where}: saved by {len(ranks)} rank(s), now {self.rt.world_size}; exact resume needs the "
+                "same number of processes"
+            )
+        if streams != self.num_streams:
+            raise TrainError(
+                f"{where}: saved with {streams} loader stream(s), now num_workers gives "
                 f"{self.num_streams}; exact resume needs the same num_workers"
             )
-        self.consumed = [int(c) for c in data["consumed"]]
-        # Every rank recomputes its own stream position from the shared consumed counts.
+        own = ranks[self.rt.rank]  # each rank its own data position and random state
+        self.consumed = [int(c) for c in own["consumed"]]
         self.dataset.load_state_dict(self.dataset.state_at(dict(enumerate(self.consumed)), self.num_streams))
-        set_rng_state(ckpt["rng"])
+        set_rng_state(own["rng"])
         self.step = int(ckpt["step"])
+        self.best_loss = float(ckpt.get("best_loss", math.inf))
 
     def _loader(self) -> DataLoader:
         # A private generator: creating the loader iterator must not consume the global RNG,
@@ -203,7 +246,8 @@ class Trainer:
         """One optimizer step on a batch; returns the named loss terms, lr and grad norm."""
         rgb = batch["rgb"].to(self.rt.device, non_blocking=True)
         gt = batch["alpha"].to(self.rt.device, non_blocking=True)
-        with _autocast(self.rt.device, self.cfg.amp):
+        # Training autocasts on CUDA only (config: "never used on CPU").
+        with autocast(self.rt.device, self.cfg.amp if self.rt.device.type == "cuda" else "off"):
             out = self.net(rgb, stage=self.cfg.stage)
         losses = stage_losses(out, gt, self.cfg.stage, self.cfg.loss_weights)
         if not torch.isfinite(losses["total"]):
@@ -225,10 +269,34 @@ class Trainer:
         self.scheduler.step()
         record = {k: float(v.detach()) for k, v in losses.items()}
         record.update(lr=lr, grad_norm=float(grad_norm))
+        if self.cfg.stage == "far":  # FAR's cost follows its sites: key pixels per clip
+            record["key_sites"] = float(out["key"].detach().sum()) / rgb.shape[0]
         return record
 
-    def checkpoint(self) -> Path:
-        """Write ``checkpoints/step_NNNNNN.pt`` and ``last.pt`` (main rank only)."""
+    def checkpoint(self) -> Path | None:
+        """Write ``checkpoints/step_NNNNNN.pt``, link ``last.pt`` (and ``best.pt`` when the mean
+        training loss since the previous checkpoint is the lowest so far), keep the newest
+        ``keep_checkpoints`` step files. Every rank calls it (each rank's data position and random
+        state are gathered); rank 0 writes, in the background. Returns the path on rank 0."""
+        failed = self.writer.failed() if self.rt.is_main else None
+        own = {
+            "consumed": list(self.consumed),
+            "rng": rng_state(),
+            "loss": list(self.interval),
+            "failed": failed,
+        }
+        gathered = distributed.gather(own, self.rt)
+        self.interval = [0.0, 0]
+        errors = [g["failed"] for g in gathered if g["failed"]]
+        if errors:  # every rank stops together, not only the one whose write failed
+            raise TrainError(f"{self.ckpt_dir}: writing a checkpoint failed ({errors[0]})")
+        if not self.rt.is_main:
+            return None
+        total, n = sum(g["loss"][0] for g in gathered), sum(g["loss"][1] for g in gathered)
+        ranks = [{"consumed": g["consumed"], "rng": g["rng"]} for g in gathered]
+        interval_loss = total / n if n else math.inf  # over every rank's steps
+        best = interval_loss < self.best_loss
+        self.best_loss = min(self.best_loss, interval_loss)
         payload = {
             "step": self.step,
             "stage": self.cfg.stage,
@@ -237,25 +305,21 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "data": {
-                "consumed": list(self.consumed),
-                "num_streams": self.num_streams,
-                "state": self.dataset.state_at(dict(enumerate(self.consumed)), self.num_streams),
-            },
-            "rng": rng_state(),
+            "world_size": self.rt.world_size,
+            "num_streams": self.num_streams,
+            "ranks": ranks,
+            "interval_loss": interval_loss,
+            "best_loss": self.best_loss,
             "train_config": self.cfg.to_dict(),
         }
-        path = save_checkpoint(self.ckpt_dir / f"step_{self.step:06d}.pt", payload)
-        tmp = self.ckpt_dir / ".last.pt.tmp"
-        shutil.copyfile(path, tmp)
-        tmp.replace(self.ckpt_dir / "last.pt")
-        return path
+        return self.writer.submit(self.step, payload, best)
 
     def run(self) -> list[dict]:
         """Train until ``max_steps``; returns the records logged by this call."""
         cfg, rt = self.cfg, self.rt
         logger = RunLogger(self.run_dir, self.step, cfg.max_steps, rt.is_main, self.progress)
         records = []
+        start = self.step
         self.model.train()
         try:
             batches = iter(self._loader())
@@ -265,7 +329,17 @@ class Trainer:
                 for stream, index in zip(batch["stream"], batch["index"], strict=True):
                     self.consumed[stream] = max(self.consumed[stream], index + 1)
                 values = self.train_step(batch)
+                if rt.is_main and "key_sites" in values and not records and self.step == start:
+                    size = self.dataset.augment.size
+                    clip_len = batch["rgb"].shape[1]
+                    share = values["key_sites"] / (clip_len * size * size)
+                    print(
+                        f"FAR: {values['key_sites']:,.0f} key sites per clip in the first batch ({share:.1%})",
+                        flush=True,
+                    )
                 self.step += 1
+                self.interval[0] += values["total"]
+                self.interval[1] += 1
                 logger.step()
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     values = distributed.mean_across_ranks(values, rt)
@@ -273,10 +347,12 @@ class Trainer:
                     record["seconds"] = round(time.perf_counter() - t0, 3)
                     logger.log(record)
                     records.append(record)
-                if rt.is_main and (self.step % cfg.ckpt_every == 0 or self.step == cfg.max_steps):
+                if self.step % cfg.ckpt_every == 0 or self.step == cfg.max_steps:
                     self.checkpoint()
+            self.writer.wait()  # the last checkpoint is on disk when train() returns
         finally:
             logger.close()
+            self.writer.wait(raise_error=False)  # an error already on its way is the one to show
         return records
 
 
