@@ -65,6 +65,26 @@ def test_evaluate_checkpoint_on_held_out_shots(trained_checkpoints, synthetic_ma
         assert all(np.isfinite(v) and v >= 0 for v in report["metrics"][kind].values())
         assert report["shots"]["shot00002"][kind] == report["metrics"][kind]
     assert 0 < report["metrics"]["coarse"]["mad"] <= 1000
+    # The figures are those of the model's own outputs: recomputed here, MAD and MSE by hand.
+    from matting.data import AMatte4KSource, to_display
+    from matting.training.checkpoint import load_model
+
+    model, _ = load_model(trained_checkpoints["far"])
+    source = AMatte4KSource(synthetic_manifests, "val", clip_len=4, stride=4)
+    errors = {"coarse": [], "fused": []}
+    with torch.no_grad():
+        for i in range(len(source.windows)):
+            raw = source.load(i)
+            rgb = torch.from_numpy(np.ascontiguousarray(to_display(np.asarray(raw.rgb), raw.transfer)))
+            out = model(rgb.permute(0, 3, 1, 2)[None], stage="far")
+            for kind, key in (("coarse", "coarse"), ("fused", "alpha")):
+                pred = out[key][0, :, 0].clamp(0, 1).double().numpy()
+                errors[kind].append(pred - np.clip(raw.alpha, 0, 1))
+    for kind, errs in errors.items():
+        e = np.concatenate(errs)
+        assert report["metrics"][kind]["mad"] == pytest.approx(1e3 * np.abs(e).mean(), rel=1e-4)
+        assert report["metrics"][kind]["mse"] == pytest.approx(1e3 * (e**2).mean(), rel=1e-4)
+    assert report["metrics"]["fused"]["mad"] != report["metrics"]["coarse"]["mad"]
     assert report["dtssd_variant"].startswith("rvm")
     assert "dtSSD variant: rvm" in result.output and "coarse" in result.output and "fused" in result.output
     # --max-side shrinks the frames; the figures change but stay finite.

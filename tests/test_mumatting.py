@@ -56,11 +56,19 @@ def test_stage_far_fuses_refined_inside_key(clip):
 
 
 def test_key_is_nearest_upsampling_of_low_res_regions(clip):
+    """At 3x the coarse grid (96 x 96 from 32 x 32) every 3 x 3 block of K is one coarse cell's
+    band decision; a bilinear upsampling then threshold (or any other) would not be."""
     model = tiny(**{"key.op": "none", "key.low": 0.3, "key.high": 0.6}).eval()
-    out = model(clip.repeat(1, 1, 1, 1, 1)[..., :32, :32].contiguous(), stage="cap")
-    # 32 x 32 input and a 32 x 32 coarse map: the key is the thresholded coarse map itself.
-    band = (out["coarse_lr"] > 0.3) & (out["coarse_lr"] < 0.6)
-    assert torch.equal(out["key"].bool(), band)
+    big = torch.nn.functional.interpolate(clip[0, :, :, :32, :32], size=(96, 96), mode="bilinear")[None]
+    out = model(big.contiguous(), stage="cap")
+    lr = out["coarse_lr"]
+    assert lr.shape[-2:] == (32, 32) and out["key"].shape[-2:] == (96, 96)
+    band = ((lr > 0.3) & (lr < 0.6)).float()
+    assert 0 < band.mean() < 1  # both kinds of cell occur
+    nearest = band.repeat_interleave(3, dim=-2).repeat_interleave(3, dim=-1)
+    assert torch.equal(out["key"], nearest)
+    smooth = torch.nn.functional.interpolate(lr.flatten(0, 1), size=(96, 96), mode="bilinear")
+    assert not torch.equal(out["key"].flatten(0, 1), ((smooth > 0.3) & (smooth < 0.6)).float())
 
 
 def test_freeze_cap_keeps_eval_and_gets_no_gradients(clip):
@@ -208,6 +216,23 @@ def test_build_model_loads_sapiens_checkpoint(tmp_path):
     assert model.config.sapiens_checkpoint == str(path)
     assert torch.equal(model.cap.backbone.blocks[1].mlp.fc1.weight, state["layers.1.ffn.layers.0.0.weight"])
     assert torch.equal(model.cap.backbone.pos_embed[:, 0], state["pos_embed"][:, 0])
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("mumatting-tiny", (50_656, 16_673, 130_441, 2_432)),
+        ("mumatting-small", (21_983_616, 3_867_649, 10_309_921, 181_376)),
+        ("mumatting-sapiens03b", (304_149_504, 33_229_825, 41_214_529, 788_736)),
+    ],
+)
+def test_parameter_counts_are_pinned(name, expected):
+    """Each module's count, pinned: a change to any layer of CAP's backbone or head, FAR or TSCM
+    shows up here (the paper's TSCM is about 0.79 M)."""
+    with torch.device("meta"):
+        counts = count_parameters(build_model(name))
+    assert (counts["cap_backbone"], counts["cap_head"], counts["far"], counts["tscm"]) == expected
+    assert counts["total"] == sum(expected)
 
 
 def test_count_parameters_tiny():
