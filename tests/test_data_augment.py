@@ -94,6 +94,29 @@ def test_color_jitter_zero_strength_is_identity_and_range_is_kept():
     assert out.min() >= 0 and out.max() <= 1 and not np.allclose(out, rgb)
 
 
+def test_color_jitter_changes_brightness_contrast_and_saturation_as_documented():
+    """The documented factors, on images that isolate them: a constant grey clip changes by
+    brightness alone, a grey ramp by brightness and contrast (no chroma to saturate), a red one by
+    all three (contrast pivots on the clip's mean luma); every frame changes alike."""
+    b, c, s = 1 + np.random.default_rng(5).uniform(-0.3, 0.3, size=3)
+    grey = np.full((2, 4, 4, 3), 0.4, np.float32)
+    out = color_jitter(grey.copy(), 0.3, np.random.default_rng(5))
+    np.testing.assert_allclose(out, 0.4 * b, rtol=1e-5)  # brightness only: contrast pivots on the mean
+    ramp = np.broadcast_to(np.linspace(0.3, 0.6, 4, dtype=np.float32)[None, None, :, None], (2, 4, 4, 3))
+    out = color_jitter(np.ascontiguousarray(ramp), 0.3, np.random.default_rng(5))
+    mean = (ramp * b).mean()
+    np.testing.assert_allclose(out, (ramp * b - mean) * c + mean, rtol=1e-5)  # grey: no saturation change
+    np.testing.assert_allclose(out[0], out[1])  # frames alike
+    red = np.zeros((1, 2, 2, 3), np.float32)
+    red[..., 0] = 0.5
+    out = color_jitter(red.copy(), 0.3, np.random.default_rng(5))
+    weights = np.array([0.2126, 0.7152, 0.0722])  # Rec.709 luma
+    pivot = 0.2126 * 0.5 * b  # the clip's mean luma after brightness
+    v = (np.array([0.5 * b, 0.0, 0.0]) - pivot) * c + pivot  # contrast about that pivot
+    luma = v @ weights
+    np.testing.assert_allclose(out[0, 0, 0], np.clip(luma + (v - luma) * s, 0, 1), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("transfer", ["linear", "srgb"])
 def test_float_inputs(transfer):
     rgb = np.full((2, 8, 8, 3), 0.5, np.float32)
