@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from matting.benchmark import PairSplit, benchmark_clips, clip_frames
 from matting.data import AMatte4KSource, to_display
 from matting.data.amatte4k import find_datasets
 from matting.metrics import METRICS, dtssd, evaluate_clip
@@ -161,6 +162,71 @@ def evaluate_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, pro
     return {"frames": meter.frames, "metrics": {"pred": meter.result()}}
 
 
+@torch.inference_mode()
+def evaluate_benchmark(
+    model: torch.nn.Module,
+    root: str | os.PathLike,
+    max_side: int | None = None,
+    max_clips: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    amp: str = "off",
+) -> dict:
+    """Scores of the coarse and the fused alpha on a benchmark root in RVM's layout (see
+    :mod:`matting.benchmark`), clip by clip: {"clips", "frames", "metrics", "per_clip",
+    "dtssd_by_pair"}. Frames go through the model in groups of CLIP_LEN as in ``matting.infer``
+    (the last group padded with its last frame)."""
+    clips = benchmark_clips(root)[:max_clips] if max_clips else benchmark_clips(root)
+    kinds = ("coarse", "fused")
+    overall = {k: SequenceMeter() for k in kinds}
+    pairs = {k: PairSplit(CLIP_LEN) for k in kinds}
+    per_clip = {}
+    device = torch.device(device)
+    for clip in tqdm(clips, desc="benchmark", unit="clip", disable=not progress):
+        pha, frame = clip_frames(clip)
+        meters = {k: SequenceMeter() for k in kinds}
+        for m in (*overall.values(), *pairs.values()):
+            m.new_sequence()
+        for lo in range(0, len(pha), CLIP_LEN):
+            idx = list(range(lo, min(lo + CLIP_LEN, len(pha))))
+            rgb = _shrink(np.stack([frame(i) for i in idx]), max_side)
+            gt = np.clip(_shrink(np.stack([read_alpha(pha[i]) for i in idx]), max_side), 0.0, 1.0)
+            padded = np.concatenate([rgb, np.repeat(rgb[-1:], CLIP_LEN - len(idx), axis=0)])
+            x = torch.from_numpy(np.ascontiguousarray(padded)).permute(0, 3, 1, 2).unsqueeze(0).to(device)
+            with autocast(device, amp):
+                out = model(x, stage="far")
+            for kind, key in (("coarse", "coarse"), ("fused", "alpha")):
+                pred = out[key][0, : len(idx), 0].float().clamp(0, 1).cpu().numpy().astype(np.float64)
+                g = gt.astype(np.float64)
+                for m in (meters[kind], overall[kind], pairs[kind]):
+                    m.add(pred, g)
+        per_clip[clip.name] = {"frames": meters["fused"].frames, **{k: meters[k].result() for k in kinds}}
+    return {
+        "clips": len(clips),
+        "frames": overall["fused"].frames,
+        "metrics": {k: overall[k].result() for k in kinds},
+        "per_clip": per_clip,
+        "dtssd_by_pair": {k: pairs[k].result() for k in kinds},
+    }
+
+
+def evaluate_benchmark_folders(
+    pred_root: str | os.PathLike, gt_root: str | os.PathLike, progress: bool = True
+) -> dict:
+    """Predictions ``pred_root/<clip>/pha`` against ``gt_root/<clip>/pha`` (RVM's layout), each
+    clip its own sequence: {"clips", "frames", "metrics": {"pred"}, "per_clip"}; the overall
+    figures are frame-weighted means over the clips."""
+    sums, frames, per_clip = dict.fromkeys(METRICS, 0.0), 0, {}
+    for clip in tqdm(benchmark_clips(gt_root), desc="evaluate", unit="clip", disable=not progress):
+        result = evaluate_folders(Path(pred_root) / clip.name / "pha", clip / "pha", progress=False)
+        per_clip[clip.name] = {"frames": result["frames"], "pred": result["metrics"]["pred"]}
+        for name, value in result["metrics"]["pred"].items():
+            sums[name] += value * result["frames"]
+        frames += result["frames"]
+    overall = {name: total / frames for name, total in sums.items()} if frames else {}
+    return {"clips": len(per_clip), "frames": frames, "metrics": {"pred": overall}, "per_clip": per_clip}
+
+
 def format_table(metrics: dict[str, dict[str, float]]) -> str:
     """Rows per prediction kind, columns MAD MSE Grad Conn dtSSD with their units."""
     head = f"{'':8s}" + "".join(f"{f'{m} {UNITS[m]}':>16s}" for m in METRICS)
@@ -192,30 +258,76 @@ def _one_dataset(path: str) -> str:
 @click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True)
 @click.option("--max-side", type=int, default=None, help="Shrink frames so the longer side is at most this.")
 @click.option("--max-clips", type=int, default=None, help="Score only the first N clips.")
-@click.option("--pred", "pred_dir", type=str, default=None, help="Folder of predicted alpha frames.")
-@click.option("--gt", "gt_dir", type=str, default=None, help="Folder of ground-truth alpha frames.")
+@click.option(
+    "--benchmark",
+    "bench_root",
+    type=str,
+    default=None,
+    help="Score the checkpoint on a root in RVM's layout (<clip>/{com|fgr,bgr}, <clip>/pha) instead of --data.",
+)
+@click.option(
+    "--pred", "pred_dir", type=str, default=None, help="Predicted alpha frames (or <clip>/pha root)."
+)
+@click.option(
+    "--gt", "gt_dir", type=str, default=None, help="Ground-truth alpha frames (or <clip>/pha root)."
+)
 @click.option("--device", type=str, default="auto", show_default=True)
 @amp_option
 @click.option("--out", "out_path", type=str, default=None, help="Write the JSON report here.")
 @click.option("--no-progress", is_flag=True)
 def main(
-    checkpoint, manifest, split, max_side, max_clips, pred_dir, gt_dir, device, amp, out_path, no_progress
+    checkpoint,
+    manifest,
+    split,
+    max_side,
+    max_clips,
+    bench_root,
+    pred_dir,
+    gt_dir,
+    device,
+    amp,
+    out_path,
+    no_progress,
 ) -> None:
-    """Score a checkpoint on held-out shots (--checkpoint, --data) or alpha folders (--pred, --gt)."""
+    """Score a checkpoint on held-out shots (--checkpoint, --data) or on a benchmark in RVM's
+    layout (--checkpoint, --benchmark), or alpha folders (--pred, --gt: two folders of frames,
+    or two roots of <clip>/pha scored clip by clip)."""
     progress = not no_progress
     try:
         if pred_dir or gt_dir:
-            if not (pred_dir and gt_dir) or checkpoint or manifest:
-                raise EvalError("folder mode takes both --pred and --gt, and neither --checkpoint nor --data")
+            if not (pred_dir and gt_dir) or checkpoint or manifest or bench_root:
+                raise EvalError(
+                    "folder mode takes both --pred and --gt, and no --checkpoint, --data or --benchmark"
+                )
+            by_clip = (
+                any((p / "pha").is_dir() for p in Path(gt_dir).iterdir()) if Path(gt_dir).is_dir() else False
+            )
+            result = (evaluate_benchmark_folders if by_clip else evaluate_folders)(pred_dir, gt_dir, progress)
+            report = {"mode": "folders", "pred": pred_dir, "gt": gt_dir, **result}
+        elif bench_root:
+            if not checkpoint or manifest:
+                raise EvalError("--benchmark takes --checkpoint and no --data")
+            dev = resolve_device(device)
+            model, ckpt = load_model(checkpoint, device=dev)
+            amp = resolve_amp(amp, dev)
+            result = evaluate_benchmark(model, bench_root, max_side, max_clips, dev, progress, amp)
             report = {
-                "mode": "folders",
-                "pred": pred_dir,
-                "gt": gt_dir,
-                **evaluate_folders(pred_dir, gt_dir, progress),
+                "mode": "benchmark",
+                "checkpoint": str(checkpoint),
+                "model": ckpt["model_config"]["name"],
+                "stage": ckpt.get("stage"),
+                "step": ckpt.get("step"),
+                "benchmark": str(bench_root),
+                "clip_len": CLIP_LEN,
+                "max_side": max_side,
+                "amp": amp,
+                **result,
             }
         else:
             if not (checkpoint and manifest):
-                raise EvalError("pass --checkpoint and --data (model mode) or --pred and --gt (folder mode)")
+                raise EvalError(
+                    "pass --checkpoint with --data or --benchmark (model mode), or --pred and --gt (folder mode)"
+                )
             manifest = _one_dataset(manifest)
             dev = resolve_device(device)
             model, ckpt = load_model(checkpoint, device=dev)
@@ -240,6 +352,13 @@ def main(
     report["dtssd_variant"] = DTSSD_VARIANT
     click.echo(f"{report['frames']} frame(s); dtSSD variant: {DTSSD_VARIANT}")
     click.echo(format_table(report["metrics"]))
+    if "dtssd_by_pair" in report:
+        split = report["dtssd_by_pair"]["fused"]
+        if split["boundary"] is not None and split["within"] is not None:
+            click.echo(
+                f"fused dtSSD x1e2 at group boundaries {split['boundary']:.4f} ({split['pairs']['boundary']} frames), "
+                f"inside groups {split['within']:.4f} ({split['pairs']['within']} frames)"
+            )
     if out_path:
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         Path(out_path).write_text(json.dumps(report, indent=2) + "\n")

@@ -174,7 +174,7 @@ def test_bad_inputs_give_one_line_errors(trained_checkpoints, synthetic_manifest
     assert "weights do not fit model 'mumatting-tiny'" in one_line_error(result)
 
     result = CliRunner().invoke(evaluate_cli, ["--checkpoint", ckpt])
-    assert "pass --checkpoint and --data" in one_line_error(result)
+    assert "pass --checkpoint with --data" in one_line_error(result)
 
 
 def test_a_manifest_root_is_narrowed_to_its_one_dataset(trained_checkpoints, synthetic_manifests, tmp_path):
@@ -196,3 +196,80 @@ def test_a_manifest_root_is_narrowed_to_its_one_dataset(trained_checkpoints, syn
     (root / "other").symlink_to(synthetic_manifests, target_is_directory=True)
     result = CliRunner().invoke(evaluate_cli, args)
     assert result.exit_code != 0 and "holds 2 datasets (demo, other); pass one of them" in result.output
+
+
+def _write_rvm_root(root, seed=0):
+    """Two clips in RVM's benchmark layout: 0000 with com/, 0001 with fgr/ and bgr/."""
+    rng = np.random.default_rng(seed)
+    h, w = 40, 56
+    yy, xx = np.mgrid[0:h, 0:w]
+    for name, n, kind in (("0000", 6, "com"), ("0001", 5, "fgr")):
+        for sub in ("pha", "com") if kind == "com" else ("pha", "fgr", "bgr"):
+            (root / name / sub).mkdir(parents=True)
+        for i in range(n):
+            pha = np.clip(12 - np.hypot(yy - h / 2, xx - w / 3 - 2 * i) + 0.5, 0, 1)
+            cv2.imwrite(str(root / name / "pha" / f"{i:04d}.png"), (pha * 65535).astype(np.uint16))
+            img = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+            if kind == "com":
+                cv2.imwrite(str(root / name / "com" / f"{i:04d}.png"), img)
+            else:
+                cv2.imwrite(str(root / name / "fgr" / f"{i:04d}.png"), img)
+                cv2.imwrite(str(root / name / "bgr" / f"{i:04d}.png"), img[::-1].copy())
+    return root
+
+
+def test_pair_split_adds_up_to_dtssd_and_is_chunk_invariant():
+    from matting.benchmark import PairSplit
+
+    pred, gt = _sequence(n=9)
+    whole, chunked = PairSplit(4), PairSplit(4)
+    whole.add(pred, gt)
+    for lo in range(0, 9, 4):
+        chunked.add(pred[lo : lo + 4], gt[lo : lo + 4])
+    assert whole.counts == chunked.counts == {"boundary": 2, "within": 6}  # t = 4, 8 start groups
+    assert whole.sums == pytest.approx(chunked.sums)
+    assert (whole.sums["boundary"] + whole.sums["within"]) / 9 == pytest.approx(dtssd(pred, gt))
+
+
+def test_evaluate_a_benchmark_in_rvm_layout_clip_by_clip(trained_checkpoints, tmp_path):
+    from matting.training.checkpoint import load_model
+
+    root = _write_rvm_root(tmp_path / "videomatte")
+    out = tmp_path / "bench.json"
+    args = ["--checkpoint", str(trained_checkpoints["far"]), "--benchmark", str(root), "--device", "cpu"]
+    result = CliRunner().invoke(evaluate_cli, [*args, "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["mode"] == "benchmark" and report["clips"] == 2 and report["frames"] == 11
+    assert set(report["per_clip"]) == {"0000", "0001"} and report["per_clip"]["0001"]["frames"] == 5
+    # clip 6 frames: t = 4 starts a group; clip of 5: t = 4 again; the others are inside groups
+    assert report["dtssd_by_pair"]["fused"]["pairs"] == {"boundary": 2, "within": 7}
+    assert "at group boundaries" in result.output
+    # Clip 0000's fused MAD, recomputed: the model on its com frames in groups of 4, padded.
+    from matting.video import read_alpha, read_image
+
+    model, _ = load_model(trained_checkpoints["far"])
+    frames = [read_image(root / "0000" / "com" / f"{i:04d}.png") for i in range(6)]
+    gts = np.stack([read_alpha(root / "0000" / "pha" / f"{i:04d}.png") for i in range(6)])
+    preds = []
+    with torch.no_grad():
+        for group in (frames[:4], frames[4:] + [frames[5], frames[5]]):
+            x = torch.from_numpy(np.stack(group)).permute(0, 3, 1, 2)[None]
+            preds.append(model(x, stage="far")["alpha"][0, :, 0].clamp(0, 1).double().numpy())
+    pred = np.concatenate(preds)[:6]
+    mad = 1e3 * np.abs(pred - gts).mean()
+    assert report["per_clip"]["0000"]["fused"]["mad"] == pytest.approx(mad, rel=1e-4)
+    # Folder mode on two roots in the same layout scores clip by clip too.
+    pred_root = tmp_path / "pred"
+    for clip in ("0000", "0001"):
+        shutil.copytree(root / clip / "pha", pred_root / clip / "pha")
+    cv2.imwrite(str(pred_root / "0001" / "pha" / "0002.png"), np.zeros((40, 56), np.uint16))
+    folders = tmp_path / "folders.json"
+    result = CliRunner().invoke(
+        evaluate_cli, ["--pred", str(pred_root), "--gt", str(root), "--out", str(folders), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    got = json.loads(folders.read_text())
+    assert got["clips"] == 2 and got["frames"] == 11
+    assert got["per_clip"]["0000"]["pred"]["mad"] == 0 and got["per_clip"]["0001"]["pred"]["mad"] > 0
+    assert got["metrics"]["pred"]["mad"] == pytest.approx(got["per_clip"]["0001"]["pred"]["mad"] * 5 / 11)
