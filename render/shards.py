@@ -36,8 +36,9 @@ class ShardInfo:
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file here or of an object in a store (``s3://…``)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()

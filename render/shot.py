@@ -12,7 +12,6 @@ nothing in the index; a re-run clears the leftovers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -36,8 +35,8 @@ from render.manifest import (
     write_shot_record,
 )
 from render.plan import ShotSpec
-from render.shards import ShardInfo, write_shards
-from render.store import Location, is_url, open_binary
+from render.shards import ShardInfo, sha256_file, write_shards
+from render.store import Location, is_url
 from render.timeline import frame_metadata, frame_states
 
 # Per-frame label figures averaged into the shot record (definitions in render/labels.py).
@@ -89,14 +88,6 @@ def clear_leftovers(out_root: str | Path, shot_id: str, work_root: str | Path | 
         shards.delete(name)
 
 
-def _same_bytes(location: str, sha256: str) -> bool:
-    h = hashlib.sha256()
-    with open_binary(location) as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest() == sha256
-
-
 def _uploader(shards: Location, urls: dict[str, str]) -> Callable[[ShardInfo], None]:
     """Upload each finished shard from the work directory to ``shards`` and free its disk. A
     shard is never replaced there (a conditional PUT): this attempt cleared the shot's unrecorded
@@ -107,7 +98,7 @@ def _uploader(shards: Location, urls: dict[str, str]) -> Callable[[ShardInfo], N
         try:
             shards.upload(info.path, info.path.name, exclusive=True)
         except FileExistsError:  # this very upload, retried after a lost reply, is fine
-            if not _same_bytes(shards.url(info.path.name), info.sha256):
+            if sha256_file(shards.url(info.path.name)) != info.sha256:
                 raise
         urls[info.path.name] = shards.url(info.path.name)
         info.path.unlink()

@@ -29,6 +29,7 @@ import shlex
 import sys
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -109,7 +110,7 @@ def _translated(where: str) -> Iterator[None]:
         raise StoreError(f"{where}: {_one_line(exc)}") from exc
 
 
-class Location:
+class Location(ABC):
     """A folder on this machine's file system, or a prefix in an object store."""
 
     remote: bool
@@ -158,50 +159,50 @@ class Location:
             raise StoreError(f"{self.url(probe)}: written, then not found; cannot read the store's clock")
         return stamp
 
-    # Implemented by LocalLocation and ObjectLocation.
+    # What LocalLocation and ObjectLocation implement (abstract: a subclass missing one cannot be made).
+    @abstractmethod
     def url(self, *parts: str) -> str:
         """The full location of ``parts`` below the root (a path here, or a URL)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_bytes(self, rel: str) -> bytes:
         """The content of ``rel``; FileNotFoundError when there is none."""
-        raise NotImplementedError
 
-    def exists(self, rel: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def exists(self, rel: str) -> bool: ...
 
-    def is_file(self, rel: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def is_file(self, rel: str) -> bool: ...
 
+    @abstractmethod
     def list(self, rel: str = "", suffix: str = "", prefix: str = "") -> list[str]:
         """Names of the files directly in ``rel`` with ``prefix`` and ``suffix``, sorted."""
-        raise NotImplementedError
 
+    @abstractmethod
     def mtime(self, rel: str) -> float | None:
         """When ``rel`` was last written (the store's clock); None when missing."""
-        raise NotImplementedError
 
-    def write_bytes(self, rel: str, data: bytes, exclusive: bool = False) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def write_bytes(self, rel: str, data: bytes, exclusive: bool = False) -> bool: ...
 
-    def create_exclusive(self, rel: str, data: bytes) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def create_exclusive(self, rel: str, data: bytes) -> bool: ...
 
-    def touch(self, rel: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def touch(self, rel: str) -> None: ...
 
-    def upload(self, local: str | os.PathLike, rel: str, exclusive: bool = False) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def upload(self, local: str | os.PathLike, rel: str, exclusive: bool = False) -> None: ...
 
+    @abstractmethod
     def delete(self, rel: str) -> None:
         """Remove ``rel`` if it exists."""
-        raise NotImplementedError
 
-    def mkdir(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def mkdir(self) -> None: ...
 
-    def probe(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def probe(self) -> None: ...
 
 
 class LocalLocation(Location):

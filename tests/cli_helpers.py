@@ -1,4 +1,24 @@
-"""Assertions shared by the CLI tests of matting.train, matting.evaluate and matting.infer."""
+"""Helpers shared by the CLI tests: one-line error assertions, and launching a command of this
+repository in its own process group (so a test can SIGKILL it and everything it started)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def start_python(*args: str) -> subprocess.Popen:
+    """``python ARGS`` from the repository root, stdout and stderr together as text, in a new
+    session (``os.killpg(proc.pid, ...)`` reaches its children)."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def one_line_error(result) -> str:

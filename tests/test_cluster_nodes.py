@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,9 +18,8 @@ import pytest
 import yaml
 
 from render.audit import AuditOptions, run_audit
+from tests.cli_helpers import REPO, start_python
 from tests.conftest import TINY
-
-REPO = Path(__file__).resolve().parent.parent
 
 # conftest's tiny config, smaller still: 4 shots of 2 frames over 2 scenes.
 TINY_CLUSTER = dict(
@@ -59,14 +57,7 @@ def cluster():
 
 
 def launch(config: Path, address: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "render.launch", "--config", str(config), "--address", address, "--quiet"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return start_python("-m", "render.launch", "--config", str(config), "--address", address, "--quiet")
 
 
 def wait_for_records(manifests: Path, n: int, proc: subprocess.Popen, timeout: float = 600) -> None:
@@ -191,19 +182,11 @@ def test_a_node_that_joins_mid_run_gets_a_render_worker(cluster, tmp_path):
             dict(TINY_CLUSTER, cams=10, workers=0, out=str(tmp_path / "data"), manifests=str(manifests))
         )
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from tests.test_cluster_nodes import run_slow_plan; run_slow_plan(*sys.argv[1:])",
-            str(config),
-            c.address,
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    proc = start_python(
+        "-c",
+        "import sys; from tests.test_cluster_nodes import run_slow_plan; run_slow_plan(*sys.argv[1:])",
+        str(config),
+        c.address,
     )
     wait_for_records(manifests, 1, proc)
     node = c.add_node(num_cpus=1)

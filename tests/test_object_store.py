@@ -9,12 +9,10 @@ it, and reads the shards back with our reader, the trainer's random-access reade
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,11 +21,11 @@ import yaml
 
 from render.lock import Lease, LeaseLost, LockedError
 from render.manifest import load_dataset, load_shot_records, read_shot_record, relative_url, resolve_url
-from render.shards import iter_shard
-from render.store import Location, ObjectLocation, StoreError, open_binary, webdataset_url
+from render.shards import iter_shard, sha256_file
+from render.store import Location, ObjectLocation, StoreError, webdataset_url
+from tests.cli_helpers import start_python
 from tests.conftest import TINY
 
-REPO = Path(__file__).resolve().parents[1]
 BUCKET = "amatte4k-test"
 
 
@@ -192,20 +190,12 @@ def test_a_shot_that_died_mid_upload_leaves_nothing_after_its_retry(s3, tiny_sho
     assert len(listed) == shot.frame_count
     assert sorted(listed) == [shards.url(n) for n in shards.list()]
     for entry, location in zip(result.record.shards, listed, strict=True):
-        with open_binary(location) as f:
-            assert hashlib.sha256(f.read()).hexdigest() == entry.sha256
+        assert sha256_file(location) == entry.sha256
     assert not list(tiny_shot.work.iterdir())  # the work directory is gone
 
 
 def launch(config: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "render.launch", "--config", str(config), "--workers", "1", "--quiet"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return start_python("-m", "render.launch", "--config", str(config), "--workers", "1", "--quiet")
 
 
 @pytest.mark.slow
@@ -248,8 +238,7 @@ def test_render_to_s3_killed_mid_run_then_rerun(s3, tmp_path):
     assert ds.index["completed_shots"] == cfg["cams"]
     keys = []
     for shard in ds.shards:
-        with open_binary(shard["path"]) as f:
-            assert hashlib.sha256(f.read()).hexdigest() == shard["sha256"]
+        assert sha256_file(shard["path"]) == shard["sha256"]
         samples = list(iter_shard(shard["path"]))
         assert len(samples) == shard["frames"]
         keys += [s["__key__"] for s in samples]

@@ -110,9 +110,9 @@ class Trainer:
             cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, total_steps=saved))
         init = load_checkpoint(cfg.init) if cfg.init and resume_from is None else None
         if resume_from is not None:
-            cfg = self._keep_far_form(cfg, resume_from, str(self.ckpt_dir / "last.pt"))
+            cfg = self._keep_model_config(cfg, resume_from, str(self.ckpt_dir / "last.pt"))
         elif init is not None and init.get("stage") == "far":
-            cfg = self._keep_far_form(cfg, init, f"--init {cfg.init}")
+            cfg = self._keep_model_config(cfg, init, f"--init {cfg.init}", only=("far.residual",))
         self.cfg = cfg
         _seed_everything(cfg.seed + self.rt.rank)
         if cfg.stage == "far" and cfg.init is None and resume_from is None and self.rt.is_main:
@@ -159,21 +159,38 @@ class Trainer:
                 flush=True,
             )
 
-    def _keep_far_form(self, cfg: TrainConfig, ckpt: dict, where: str) -> TrainConfig:
-        """The FAR output form the checkpoint's weights were trained with (a checkpoint from
-        before the choice existed used the logit form): weights of one form read as the other
-        would be silently wrong."""
+    def _keep_model_config(
+        self, cfg: TrainConfig, ckpt: dict, where: str, only: tuple[str, ...] | None = None
+    ) -> TrainConfig:
+        """``cfg`` with the model settings the checkpoint's weights were trained with, where they
+        differ from what ``cfg`` would build (a default changed since, e.g. ``far.residual``,
+        which checkpoints from before the choice lack and used as ``logit``): weights read under
+        other settings would be silently wrong. ``only``: the dotted fields to keep (``--init``
+        keeps FAR's output form and lets a run choose the rest); the sparse-conv backend is a
+        choice of this machine and never kept."""
         try:
-            saved = ModelConfig.from_dict({**ckpt["model_config"], "sapiens_checkpoint": None}).far.residual
-            built = get_config(cfg.model, **cfg.model_overrides).far.residual
+            saved = ModelConfig.from_dict({**ckpt["model_config"], "sapiens_checkpoint": None})
+            built = get_config(cfg.model, **cfg.model_overrides)
         except (ValueError, TypeError, KeyError):
             return cfg  # a foreign checkpoint: load_model_weights names the problem
-        if saved == built:
+        changed = {
+            f"{section}.{key}": value
+            for section in ("cap", "key", "far")
+            for key, value in dataclasses.asdict(getattr(saved, section)).items()
+            if key != "backend"
+            and value != getattr(getattr(built, section), key)
+            and (only is None or f"{section}.{key}" in only)
+        }
+        if not changed:
             return cfg
         if self.rt.is_main:
-            print(f"note: {where} was trained with FAR residual {saved!r}; this run keeps it", flush=True)
-        overrides = {k: v for k, v in cfg.model_overrides.items() if k != "far.residual"}
-        overrides["far"] = {**dict(overrides.get("far") or {}), "residual": saved}
+            names = {"far.residual": "FAR residual"}
+            kept = ", ".join(f"{names.get(k, k)} {v!r}" for k, v in changed.items())
+            print(f"note: {where} was trained with {kept}; this run keeps it", flush=True)
+        overrides = {k: v for k, v in cfg.model_overrides.items() if k not in changed}
+        for dotted, value in changed.items():
+            section, key = dotted.split(".")
+            overrides[section] = {**dict(overrides.get(section) or {}), key: value}
         return dataclasses.replace(cfg, model_overrides=overrides)
 
     def _resume_checkpoint(self, resume: bool) -> dict | None:
