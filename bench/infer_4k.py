@@ -7,9 +7,10 @@ forward, fused alpha back to the host) on random 2160x3840 frames with the full-
 Random weights would make CAP's coarse alpha about 0.5 everywhere, so the key region K would cover
 the whole frame, which no trained model does. A forward hook therefore replaces CAP's output (CAP
 still runs in full) with a portrait-like coarse alpha: an ellipse with a soft edge whose ramp is
-``--edge`` coarse pixels wide. K is printed as a fraction of the T x H x W sites; the default edge
-gives 13.7 % with the full-size model (256 x 256 coarse map, 5 x 5 dilation), the paper's share of
-pixels that change over a clip.
+``--edge`` coarse pixels wide, on CAP's letterboxed canvas. K is printed as a fraction of the
+T x H x W sites of the frame; the default edge gives 13.7 % for a 2160 x 3840 portrait frame with
+the full-size model (256 x 256 coarse map over the 512 canvas, 5 x 5 dilation), the paper's share
+of pixels that change over a clip.
 
 Memory: on the CPU the process's peak resident set size (``ru_maxrss``, includes the weights), on
 CUDA ``torch.cuda.max_memory_allocated`` (tensors only; the caching allocator reserves a little more).
@@ -34,6 +35,7 @@ if __package__ in (None, ""):  # run as a file: make the repository's packages i
 import numpy as np
 import torch
 
+from matting.framing import cut, frame_box
 from matting.infer import GROUP, predict_group
 from matting.models import build_model, count_parameters, key_regions
 from matting.training.distributed import resolve_device
@@ -52,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--amp", choices=["off", "bf16", "fp16"], default=None, help="autocast on CUDA (default bf16)"
     )
-    p.add_argument("--edge", type=float, default=10.5, help="soft-edge width of the coarse alpha, coarse px")
+    p.add_argument("--edge", type=float, default=6.7, help="soft-edge width of the coarse alpha, coarse px")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     return p.parse_args(argv)
 
@@ -81,12 +83,15 @@ def install_coarse_override(model: torch.nn.Module, edge: float) -> None:
     model.cap.register_forward_hook(hook)
 
 
-def key_fraction(model: torch.nn.Module, edge: float) -> float:
-    """Share of the sites inside K for the overriding coarse alpha (K is computed at the coarse
-    resolution and upsampled nearest, which keeps the share)."""
+def key_fraction(model: torch.nn.Module, edge: float, height: int, width: int) -> float:
+    """Share of the frame's sites inside K for the overriding coarse alpha: K is computed on
+    CAP's canvas and cut at the frame's place on it, as the model does (the canvas's letterbox
+    margins are not sites)."""
     k = model.config.key
     coarse = portrait_alpha(model.cap.out_size, edge, GROUP)
-    return float(key_regions(coarse, k.low, k.high, k.op, k.kernel, k.iterations).float().mean())
+    key = key_regions(coarse, k.low, k.high, k.op, k.kernel, k.iterations).float()
+    box = torch.tensor([frame_box(height, width, model.cap.cap_size)], dtype=torch.float64).expand(GROUP, 4)
+    return float(cut(key, box, (height // 8, width // 8), "nearest").mean())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     frames = [rng.random((height, width, 3), dtype=np.float32) for _ in range(GROUP)]
     print(
-        f"key region K: {100 * key_fraction(model, args.edge):.1f} % of the sites (coarse edge {args.edge} px)"
+        f"key region K: {100 * key_fraction(model, args.edge, height, width):.1f} % of the sites (coarse edge {args.edge} px)"
     )
 
     autocast = (

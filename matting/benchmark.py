@@ -50,6 +50,8 @@ def clip_frames(clip: Path) -> tuple[list[Path], Callable[[int], np.ndarray]]:
         raise ValueError(f"{clip}: {len(fgr)} fgr, {len(bgr)} bgr and {len(pha)} pha frames")
 
     def composite(i: int) -> np.ndarray:
+        # In display values, as RobustVideoMatting's benchmark sets were composited (the
+        # published figures assume it); training composites in linear light (matting.data.color).
         a = read_alpha(pha[i])[..., None]
         return (read_image(fgr[i]) * a + read_image(bgr[i]) * (1 - a)).astype(np.float32)
 

@@ -5,9 +5,11 @@ or of a folder of predicted alpha frames against a folder of ground truth.
     python -m matting.evaluate --pred out/alpha --gt gt/alpha --out report.json
 
 Model mode reads the αMatte4K ``--split`` (default val) as non-overlapping clips of 4
-consecutive frames at full resolution (or shrunk so the longer side is ``--max-side``), runs
-the model once per clip and scores BOTH the CAP coarse alpha and the final fused alpha. Frames
-left over at the end of a shot (fewer than 4) are not scored.
+consecutive frames at full resolution (or shrunk so the longer side is ``--max-side``), in the
+default look (sRGB, as a video of the shot would hold them), gives the model CAP's view made
+from those frames exactly as ``matting.infer`` makes it, runs the model once per clip and
+scores BOTH the CAP coarse alpha and the final fused alpha. Frames left over at the end of a
+shot (fewer than 4) are not scored.
 
 Definitions (matting.metrics, RobustVideoMatting's): MAD = mean|p-g| x 1e3; MSE = mean (p-g)^2
 x 1e3; Grad and Conn per-frame sums / 1e3 (so they grow with the frame area); dtSSD x 1e2 in
@@ -30,8 +32,10 @@ import torch
 from tqdm import tqdm
 
 from matting.benchmark import PairSplit, benchmark_clips, clip_frames
-from matting.data import AMatte4KSource, to_display
+from matting.data import AMatte4KSource
 from matting.data.amatte4k import find_datasets
+from matting.data.color import encode
+from matting.framing import clip_inputs, frames_inputs
 from matting.metrics import METRICS, dtssd, evaluate_clip
 from matting.precision import amp_option, autocast, resolve_amp
 from matting.training.checkpoint import CheckpointError, load_model
@@ -113,12 +117,16 @@ def evaluate_model(
     shots: dict[str, dict[str, SequenceMeter]] = {}
     previous = None
     for i, (shot_id, start) in enumerate(tqdm(windows, desc="evaluate", unit="clip", disable=not progress)):
-        raw = source.load(i)
-        rgb = _shrink(to_display(np.asarray(raw.rgb), raw.transfer), max_side)  # (T, H, W, 3)
-        gt = np.clip(_shrink(raw.alpha, max_side), 0.0, 1.0)  # (T, H, W)
-        clip = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).unsqueeze(0).to(device)
+        view = source.load(i)
+        whole = slice(None)
+        rgb, alpha = view.window(whole, whole)  # (T, H, W, 3) linear, (T, H, W)
+        display = encode(rgb)  # the default look: what a video of this shot would hold
+        size = model.cap.cap_size  # CAP's view made from those frames exactly as matting.infer makes it
+        context = clip_inputs(display, size)[1][0].permute(0, 2, 3, 1).numpy()
+        rgb, gt = _shrink(display, max_side), np.clip(_shrink(alpha, max_side), 0.0, 1.0)
+        clip, context, box = clip_inputs(rgb, size, device, context)
         with autocast(torch.device(device), amp):
-            out = model(clip, stage="far")
+            out = model(clip, stage="far", context=context, box=box)
         preds = {
             "coarse": out["coarse"][0, :, 0].float().clamp(0, 1).cpu().numpy(),
             "fused": out["alpha"][0, :, 0].float().clamp(0, 1).cpu().numpy(),
@@ -192,9 +200,9 @@ def evaluate_benchmark(
             rgb = _shrink(np.stack([frame(i) for i in idx]), max_side)
             gt = np.clip(_shrink(np.stack([read_alpha(pha[i]) for i in idx]), max_side), 0.0, 1.0)
             padded = np.concatenate([rgb, np.repeat(rgb[-1:], CLIP_LEN - len(idx), axis=0)])
-            x = torch.from_numpy(np.ascontiguousarray(padded)).permute(0, 3, 1, 2).unsqueeze(0).to(device)
+            x, context, box = frames_inputs(padded, model.cap.cap_size, device)
             with autocast(device, amp):
-                out = model(x, stage="far")
+                out = model(x, stage="far", context=context, box=box)
             for kind, key in (("coarse", "coarse"), ("fused", "alpha")):
                 pred = out[key][0, : len(idx), 0].float().clamp(0, 1).cpu().numpy().astype(np.float64)
                 g = gt.astype(np.float64)

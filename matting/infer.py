@@ -1,5 +1,6 @@
 """``python -m matting.infer VIDEO_OR_FRAMES --checkpoint C --out DIR``: full-resolution alpha.
 
+CAP sees each whole frame letterboxed on its canvas, as in training (``matting.framing``).
 Frames are processed in non-overlapping groups of T = 4 (the clip length the model trains
 on); the last group is padded by repeating its last frame and the padded outputs are dropped.
 Only one group is held in memory at a time, so memory stays bounded at 4K whatever the length.
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from matting.framing import frames_inputs
 from matting.precision import amp_option, autocast, resolve_amp
 from matting.training.checkpoint import CheckpointError, load_model
 from matting.training.distributed import resolve_device
@@ -31,9 +33,9 @@ def predict_group(
 ) -> np.ndarray:
     """frames: list of (H, W, 3) float32 in [0, 1] -> alpha (T, H, W) float32. ``amp``: resolved
     (see :mod:`matting.precision`)."""
-    clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).unsqueeze(0).to(device)  # (1, T, 3, H, W)
+    clip, context, box = frames_inputs(np.stack(frames), model.cap.cap_size, device)  # (1, T, 3, H, W), ...
     with autocast(device, amp):
-        out = model(clip, stage=stage)
+        out = model(clip, stage=stage, context=context, box=box)
     return out["alpha"][0, :, 0].float().clamp(0, 1).cpu().numpy()
 
 

@@ -7,6 +7,11 @@ Canonical αMatte4K files:
 * ``fg.exr``: premultiplied αF as half ``R``, ``G``, ``B`` plus ``A`` = α as float32
   (:func:`decode_fg` returns F unpremultiplied).
 * ``alpha.exr``: one channel ``A`` as float32, ZIP compressed.
+* ``lowres.exr``: the frame and its alpha shrunk for whole-frame readers (the area filter,
+  in linear light): half ``R``, ``G``, ``B`` and float32 ``A`` (the ``fg.exr`` layout, but
+  not premultiplied).
+
+All are tiled (``TILE`` x ``TILE``, one level), so ``render.exrwindow`` can read a window.
 
 Arrays are ``(H, W, 3)`` for colour and ``(H, W)`` for alpha.
 """
@@ -21,10 +26,22 @@ import numpy as np
 import OpenEXR
 
 _COMPRESSION = OpenEXR.ZIP_COMPRESSION
+# The shipped fields are tiled, so that a reader can decode a window of a 4K frame without the
+# rest (``render.exrwindow``); any EXR reader reads tiled files like scanline ones.
+TILE = 128
 
 
-def _header(attrs: dict[str, str] | None) -> dict:
+def _tiles(size: int) -> OpenEXR.TileDescription:
+    tiles = OpenEXR.TileDescription()
+    tiles.xSize = tiles.ySize = size
+    tiles.mode = OpenEXR.ONE_LEVEL
+    return tiles
+
+
+def _header(attrs: dict[str, str] | None, tiled: bool = True) -> dict:
     header = {"compression": _COMPRESSION, "type": OpenEXR.scanlineimage}
+    if tiled:
+        header |= {"type": OpenEXR.tiledimage, "tiles": _tiles(TILE)}
     for key, value in (attrs or {}).items():
         header[key] = str(value)
     return header
@@ -57,6 +74,12 @@ def encode_rgba(premultiplied: np.ndarray, alpha: np.ndarray, attrs: dict[str, s
     return _encode(_header(attrs), channels)
 
 
+def encode_lowres(rgb: np.ndarray, alpha: np.ndarray, attrs: dict[str, str] | None = None) -> bytes:
+    """Encode a shrunk frame ``(h, w, 3)`` as half ``R G B`` and its shrunk alpha ``(h, w)`` as
+    float32 ``A`` (the ``lowres.exr`` layout; colour not premultiplied)."""
+    return encode_rgba(rgb, alpha, attrs)
+
+
 def _encode(header: dict, channels: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     OpenEXR.File(header, channels).write(buf)
@@ -66,7 +89,7 @@ def _encode(header: dict, channels: dict[str, np.ndarray]) -> bytes:
 def write_channels(path: str | os.PathLike, channels: dict[str, np.ndarray]) -> None:
     """Write float32 ``(H, W)`` channels under their names (e.g. ``alpha.Combined.A``) as one EXR."""
     data = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in channels.items()}
-    OpenEXR.File(_header(None), data).write(str(path))
+    OpenEXR.File(_header(None, tiled=False), data).write(str(path))
 
 
 def write_exr(path: str | os.PathLike, data: bytes) -> None:

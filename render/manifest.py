@@ -35,7 +35,7 @@ CONFIG = "config.yaml"
 SHARD_DIR = "shards"
 WORK_DIR = ".work"
 # The sample field each render pass is stored as (docs/dataset_format.md).
-FIELDS = {"rgb": "rgb.exr", "alpha": "alpha.exr", "fg": "fg.exr", "bg": "bg.exr"}
+FIELDS = {"rgb": "rgb.exr", "alpha": "alpha.exr", "fg": "fg.exr", "bg": "bg.exr", "lowres": "lowres.exr"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ShotRecord:
     split: str
     frames: int
     shards: tuple[ShardEntry, ...]
-    fields: tuple[str, ...] = ("alpha.exr", "json", "rgb.exr")
+    fields: tuple[str, ...] = ("alpha.exr", "json", "rgb.exr")  # what old records lacking the key held
     stats: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

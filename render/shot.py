@@ -24,6 +24,7 @@ import numpy as np
 
 from render import exrio, labels
 from render.backends.base import FramePasses, Renderer, RenderSettings
+from render.lowres import lowres_rgb, shrink
 from render.manifest import (
     FIELDS,
     SHARD_DIR,
@@ -140,6 +141,7 @@ def consistent_frame(passes: FramePasses) -> tuple[FramePasses, dict[str, float]
 def encode_frame(passes: FramePasses, wanted: tuple[str, ...]) -> dict[str, bytes]:
     """The EXR fields of one frame, for the passes in ``wanted`` that were rendered."""
     out = {FIELDS["rgb"]: exrio.encode_rgb(passes.rgb), FIELDS["alpha"]: exrio.encode_alpha(passes.alpha)}
+    out[FIELDS["lowres"]] = exrio.encode_lowres(lowres_rgb(passes.rgb), shrink(passes.alpha))
     if "fg" in wanted and passes.fg is not None:
         out[FIELDS["fg"]] = exrio.encode_rgba(passes.fg, passes.fg_alpha)
     if "bg" in wanted and passes.bg is not None:

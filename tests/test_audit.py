@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from render import exrio
 from render.audit.__main__ import main as audit_main
+from render.lowres import shrink
 from render.manifest import build_index
 from render.shards import sha256_file
 
@@ -93,6 +94,21 @@ def edit_alpha(change):
     return f
 
 
+def relabel_lowres(key: str):
+    """Edit: ``lowres.exr`` of ``key`` made from the frame's (edited) ``alpha.exr``."""
+
+    def edit(members):
+        alpha = exrio.decode_alpha(dict(members)[f"{key}.alpha.exr"])
+
+        def f(data: bytes) -> bytes:
+            ch = exrio.decode(data)
+            return exrio.encode_lowres(np.stack([ch[c].astype(np.float32) for c in "RGB"], -1), shrink(alpha))
+
+        return edit_member(f"{key}.lowres.exr", f)(members)
+
+    return edit
+
+
 def test_clean_dataset_passes_with_exit_0(dataset):
     code, s, err = audit(dataset)
     assert code == 0, s["problem_list"]
@@ -142,6 +158,7 @@ def test_a_shifted_label_is_caught_and_shown(dataset):
     key = f"{SHOT}_0002"
     rewrite_shard(dataset, edit_member(f"{key}.alpha.exr", edit_alpha(shift)))
     rewrite_shard(dataset, edit_member(f"{key}.fg.exr", shift_fg))
+    rewrite_shard(dataset, relabel_lowres(key))  # a consistent frame whose label is off
     code, s, _ = audit(dataset, "--deep")
     assert code == 0  # label findings are warnings
     hits = [p for p in s["problem_list"] if p["category"] == "labels" and p.get("key") == key]
@@ -238,6 +255,26 @@ def _duplicated_shot(m: Path) -> None:
 def _done_and_failed(m: Path) -> None:
     (m / "failed").mkdir(exist_ok=True)
     (m / "failed" / f"{SHOT}.json").write_text(json.dumps({"shot_id": SHOT, "error": "boom", "attempts": 3}))
+
+
+def _lowres_disagrees(m: Path) -> None:
+    def f(data: bytes) -> bytes:
+        ch = exrio.decode(data)
+        rgb = np.stack([ch[c].astype(np.float32) for c in "RGB"], -1)
+        return exrio.encode_lowres(rgb, np.roll(ch["A"], 2, axis=1))
+
+    rewrite_shard(m, edit_member(f"{SHOT}_0002.lowres.exr", f))
+
+
+def _lowres_unclipped(m: Path) -> None:
+    """lowres.exr colour made from the HDR values (not clipped as a display shows them)."""
+
+    def f(data: bytes) -> bytes:
+        ch = exrio.decode(data)
+        rgb = np.stack([ch[c].astype(np.float32) for c in "RGB"], -1)
+        return exrio.encode_lowres(rgb * 1.5 + 0.01, ch["A"])
+
+    rewrite_shard(m, edit_member(f"{SHOT}_0001.lowres.exr", f))
 
 
 def _json_disagrees(m: Path) -> None:
@@ -413,6 +450,16 @@ CASES = {
         (SHOT, "shot00000-000.tar", "shot00001_0000", None),
     ),
     "duplicated frame": (_duplicate_frame, "duplicate_frame", (SHOT, "shot00000-000.tar", f"{SHOT}_0001", 1)),
+    "lowres colour differs": (
+        _lowres_unclipped,
+        "lowres_rgb",
+        (SHOT, "shot00000-000.tar", f"{SHOT}_0001", 1),
+    ),
+    "lowres alpha differs": (
+        _lowres_disagrees,
+        "lowres_alpha",
+        (SHOT, "shot00000-000.tar", f"{SHOT}_0002", 2),
+    ),
     "fg alpha differs": (_fg_alpha, "fg_alpha", (SHOT, "shot00000-000.tar", f"{SHOT}_0000", 0)),
     "member too large": (_huge_member, "member_too_large", (SHOT, "shot00000-000.tar", f"{SHOT}_0001", 1)),
     "index not an object": (_index_not_object, "index_unreadable", (None, None, None, None)),
@@ -482,10 +529,16 @@ def test_a_label_that_moves_while_the_image_stands_still_is_flicker(dataset):
 
     def keep(ms):
         rgb1["data"] = dict(ms)[f"{SHOT}_0001.rgb.exr"]
+        rgb1["lowres"] = exrio.decode(dict(ms)[f"{SHOT}_0001.lowres.exr"])
         return ms
+
+    def lowres(data: bytes) -> bytes:  # frame 1's small image, frame 2's small alpha: consistent
+        rgb = np.stack([rgb1["lowres"][c].astype(np.float32) for c in "RGB"], -1)
+        return exrio.encode_lowres(rgb, exrio.decode(data)["A"])
 
     rewrite_shard(dataset, keep)
     rewrite_shard(dataset, edit_member(f"{SHOT}_0002.rgb.exr", lambda d: rgb1["data"]))
+    rewrite_shard(dataset, edit_member(f"{SHOT}_0002.lowres.exr", lowres))
     code, s, _ = audit(dataset, "--deep")
     assert code == 0
     (p,) = [p for p in found(s, "label_flicker") if p["shot"] == SHOT]

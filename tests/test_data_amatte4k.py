@@ -43,13 +43,20 @@ def test_clips_are_consecutive_frames_of_one_shot(manifest):
     src = AMatte4KSource(manifest, clip_len=4)
     assert len(src) == 2 * (FRAMES - 4 + 1)
     for i in range(len(src)):
-        clip = src.load(i)
+        view = src.load(i)
+        clip = view.full()
+        assert view.shape == (4, H, W) and view.frame_keys == clip.frame_keys
         shot_id = clip.frame_keys[0].rsplit("_", 1)[0]
         numbers = [int(k.rsplit("_", 1)[1]) for k in clip.frame_keys]
         assert all(k.startswith(shot_id + "_") for k in clip.frame_keys)
         assert numbers == list(range(numbers[0], numbers[0] + 4))
         assert clip.key == clip.frame_keys[0]
         assert clip.rgb.shape == (4, H, W, 3) and clip.alpha.shape == (4, H, W)
+        # The lazy reads (the tiles under a window, the whole-frame view from lowres.exr) are
+        # the full decode's pixels.
+        rgb, alpha = view.window(slice(3, 20), slice(5, 30))
+        full_rgb, full_alpha = clip.window(slice(3, 20), slice(5, 30))
+        assert np.array_equal(rgb, full_rgb) and np.array_equal(alpha, full_alpha)
         assert clip.rgb.dtype == np.float16 and clip.alpha.dtype == np.float32
         # The pixels are those frames: R and G carry frame and shot codes, alpha the moving disc.
         shot = int(shot_id[4:])
@@ -80,7 +87,14 @@ def test_srgb_conversion():
 
 
 def test_training_samples_are_srgb_of_the_stored_frames(manifest):
-    cfg = {"size": 16, "crop_sizes": [24], "flip_prob": 0.0, "color_jitter": 0.0}
+    cfg = {
+        "size": 16,
+        "crop_sizes": [24],
+        "flip_prob": 0.0,
+        "color_jitter": 0.0,
+        "exposure": 0.0,
+        "curves": ["srgb"],
+    }
     ds = build_dataset({**cfg, "sources": [{"type": "amatte4k", "manifest": str(manifest)}]})
     it = iter(ds)
     for _ in range(6):
@@ -144,4 +158,41 @@ def test_truncated_shard_is_reported_with_its_path(tmp_path):
     last = src.shots["shot00000"][-1].fields["rgb.exr"]
     with open(last.path, "r+b") as f:
         f.truncate(last.offset + 10)
-    _one_line_error(ValueError, "truncated", lambda: src.load(0))
+    whole = slice(None)
+    _one_line_error(ValueError, "truncated", lambda: src.load(0).window(whole, whole))
+    _one_line_error(ValueError, "truncated", lambda: src.load(0).full())
+
+
+def test_clips_read_the_window_and_the_small_frame_not_the_whole_frames(tmp_path, monkeypatch):
+    """At 4K a training clip must not decode whole frames: the window comes from the EXR tiles
+    under it, CAP's view from lowres.exr (here shrunk to a 16 px long side)."""
+    w, h = 300, 260  # three tiles across, three down
+    manifest = synthetic.write_amatte4k(
+        tmp_path / "big", frames=4, width=w, height=h, splits=("train",), lowres=16
+    )
+    view = AMatte4KSource(manifest, clip_len=4).load(0)
+    full = AMatte4KSource(manifest, clip_len=4).load(0).full()
+    decoded = []
+    real_decode = exrio.decode
+    monkeypatch.setattr(exrio, "decode", lambda data: decoded.append(len(data)) or real_decode(data))
+    rgb, alpha = view.window(slice(130, 200), slice(10, 140))
+    context, context_alpha = view.context(16)
+    assert decoded and max(decoded) < min(len(read_member(f.fields["alpha.exr"])) for f in view.frames)
+    assert len(decoded) == 4  # one lowres.exr per frame, nothing else decoded whole
+    want_rgb, want_alpha = full.window(slice(130, 200), slice(10, 140))
+    assert np.array_equal(rgb, want_rgb) and np.array_equal(alpha, want_alpha)
+    # The small frame is the full one shrunk: its context matches the full decode's closely
+    # (area filter once at 16 px, against twice; the same where it is one step).
+    ref_rgb, ref_alpha = full.context(16)
+    assert context.shape == ref_rgb.shape == (4, 16, 16, 3)
+    np.testing.assert_allclose(context_alpha, ref_alpha, atol=1e-5)
+    np.testing.assert_allclose(context, ref_rgb, atol=1e-3)
+    # A canvas larger than lowres.exr holds falls back to the whole frames.
+    assert view.context(64)[0].shape == (4, 64, 64, 3)
+
+
+def test_shards_written_before_lowres_still_train(tmp_path):
+    manifest = synthetic.write_amatte4k(tmp_path / "old", frames=4, splits=("train",), lowres=None)
+    view = AMatte4KSource(manifest, clip_len=4).load(0)
+    context, _ = view.context(16)
+    np.testing.assert_array_equal(context, view.full().context(16)[0])

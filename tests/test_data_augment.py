@@ -18,17 +18,27 @@ def _raw(t=3, h=40, w=50, seed=0, identical=False):
 
 
 def test_crop_is_centred_on_an_unknown_pixel():
-    alpha = np.zeros((2, 40, 50), np.float32)
-    alpha[:, 10, 20] = 0.5
+    # A 40 x 50 frame on a 50 px canvas (rows 5..45): one canvas pixel per frame pixel.
+    canvas = np.zeros((2, 50, 50), np.float32)
+    canvas[:, 5 + 10, 20] = 0.5
     rng = np.random.default_rng(0)
-    assert choose_crop(alpha, 8, rng) == (6, 16, 8)
-    alpha[:] = 0
-    alpha[:, 1, 1] = 0.5  # near the corner the window is pushed inside the frame
-    assert choose_crop(alpha, 8, rng) == (0, 0, 8)
-    assert choose_crop(alpha, 100, rng) == (0, 0, 40)  # side clamped to the frame
+    assert choose_crop(canvas, (40, 50), 8, rng) == (6, 16, 8)
+    canvas[:] = 0
+    canvas[:, 5 + 1, 1] = 0.5  # near the corner the window is pushed inside the frame
+    assert choose_crop(canvas, (40, 50), 8, rng) == (0, 0, 8)
+    assert choose_crop(canvas, (40, 50), 100, rng) == (0, 0, 40)  # side clamped to the frame
     for _ in range(20):  # no unknown pixel: anywhere, but inside
-        y0, x0, side = choose_crop(np.ones((2, 40, 50), np.float32), 16, rng)
+        y0, x0, side = choose_crop(np.ones((2, 50, 50), np.float32), (40, 50), 16, rng)
         assert 0 <= y0 <= 24 and 0 <= x0 <= 34 and side == 16
+    # On a canvas 4x smaller, the centre falls anywhere inside the pixel's 4 x 4 footprint.
+    small = np.zeros((1, 13, 13), np.float32)  # 40 x 50 -> 10 x 13 at rows 1..11
+    small[0, 1 + 5, 6] = 0.5
+    centres = {
+        (y0 + 8, x0 + 8) for y0, x0, _ in (choose_crop(small, (400, 500), 16, rng) for _ in range(200))
+    }
+    ys, xs = {c[0] for c in centres}, {c[1] for c in centres}
+    assert min(ys) >= 200 and max(ys) < 240 and min(xs) >= 6 * 500 // 13 and max(xs) < 7 * 500 // 13 + 1
+    assert len(centres) > 100  # spread over the footprint, not one point
 
 
 def test_output_shapes_types_and_ranges():
@@ -66,15 +76,15 @@ def test_flip_mirrors_every_frame():
 
 def test_crop_without_resize_is_exact():
     raw = _raw()
-    out = augment_clip(
-        raw, np.random.default_rng(1), AugmentConfig(16, (16,), flip_prob=0.0, color_jitter=0.0)
-    )
-    # The same draws give the window; the output is that window of the input, untouched.
+    cfg = AugmentConfig(16, (16,), flip_prob=0.0, color_jitter=0.0, exposure=0.0, curves=("srgb",))
+    out = augment_clip(raw, np.random.default_rng(1), cfg)
+    # The same draws give the window; the output is that window of the input, through linear
+    # light and back (half floats in between: within a tenth of an 8-bit step).
     rng = np.random.default_rng(1)
     rng.integers(1)  # crop-size draw
-    y0, x0, side = choose_crop(raw.alpha, 16, rng)
+    y0, x0, side = choose_crop(raw.context(512)[1], raw.shape[1:], 16, rng)
     expected = raw.rgb[:, y0 : y0 + side, x0 : x0 + side].astype(np.float32) / 255
-    assert np.array_equal(out["rgb"].numpy(), expected.transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(out["rgb"].numpy(), expected.transpose(0, 3, 1, 2), atol=4e-4)
     assert np.array_equal(out["alpha"].numpy()[:, 0], raw.alpha[:, y0 : y0 + side, x0 : x0 + side])
 
 
@@ -121,9 +131,10 @@ def test_color_jitter_changes_brightness_contrast_and_saturation_as_documented()
 def test_float_inputs(transfer):
     rgb = np.full((2, 8, 8, 3), 0.5, np.float32)
     raw = RawClip(rgb, np.full((2, 8, 8), 0.5, np.float32), transfer, "test", "k")
-    out = augment_clip(raw, np.random.default_rng(0), AugmentConfig(8, (8,), 0.0, 0.0))
+    cfg = AugmentConfig(8, (8,), 0.0, 0.0, exposure=0.0, curves=("srgb",))
+    out = augment_clip(raw, np.random.default_rng(0), cfg)
     expected = 1.055 * 0.5 ** (1 / 2.4) - 0.055 if transfer == "linear" else 0.5
-    assert out["rgb"].numpy() == pytest.approx(expected, abs=1e-6)
+    assert out["rgb"].numpy() == pytest.approx(expected, abs=2e-4)  # through half floats
 
 
 def test_planar_frames_behave_like_the_interleaved_array():

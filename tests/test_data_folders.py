@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from matting.data import ImageMatteSource, VideoMatteSource, synthetic
+from matting.data.color import srgb_to_linear
 from matting.data.imageio import read_alpha, read_rgb
 from matting.data.images import motion_matrices
 
@@ -12,10 +13,11 @@ W, H = 32, 24
 
 
 def _fg_alpha_bg(src, clip, bg_paths):
+    """Foreground, alpha and background as stored, F and B decoded to linear light."""
     fg = np.stack([read_rgb(f) for f, _ in src.clips[clip.key.split("/")[0]]]).astype(np.float32) / 255
     alpha = np.stack([read_alpha(a) for _, a in src.clips[clip.key.split("/")[0]]])
     bg = np.stack([read_rgb(p) for p in bg_paths]).astype(np.float32) / 255
-    return fg, alpha, bg
+    return srgb_to_linear(fg), alpha, srgb_to_linear(bg)
 
 
 def test_composite_over_a_still(tmp_path):
@@ -24,11 +26,19 @@ def test_composite_over_a_still(tmp_path):
     src = VideoMatteSource(root, bgs, clip_len=4)
     assert len(src) == 1
     clip = src.load(0, np.random.default_rng(0))
-    assert clip.rgb.shape == (4, H, W, 3) and clip.rgb.dtype == np.float32 and clip.transfer == "srgb"
+    assert clip.rgb.shape == (4, H, W, 3) and clip.rgb.dtype == np.float32 and clip.transfer == "linear"
     assert clip.frame_keys == tuple(f"clip00/{i:04d}" for i in range(4))
     fg, alpha, bg = _fg_alpha_bg(src, clip, [bgs / "bg00.png"] * 4)
     a = alpha[..., None]
-    assert np.allclose(clip.rgb, a * fg + (1 - a) * bg, atol=1e-6)  # I = aF + (1 - a)B
+    assert np.allclose(clip.rgb, a * fg + (1 - a) * bg, atol=1e-6)  # I = aF + (1 - a)B in linear light
+    # ... not in display values (the composite of the stored codes, decoded), which differ at the edge.
+    codes = [
+        np.stack([read_rgb(p) for p in paths]).astype(np.float32) / 255
+        for paths in ([f for f, _ in src.clips["clip00"]], [bgs / "bg00.png"] * 4)
+    ]
+    in_display = srgb_to_linear(a * codes[0] + (1 - a) * codes[1])
+    edge = (alpha > 0.1) & (alpha < 0.9)
+    assert edge.any() and np.abs(clip.rgb[edge] - in_display[edge]).max() > 0.01
     assert np.array_equal(clip.alpha, alpha)
 
 
@@ -37,7 +47,9 @@ def test_video_background_frames_are_consecutive(tmp_path):
     bgs = synthetic.write_backgrounds(tmp_path / "bg", stills=0, videos=1, frames=7, width=W, height=H)
     src = VideoMatteSource(root, bgs, clip_len=3)
     assert len(src) == 2 * 3
-    video = [read_rgb(p).astype(np.float32) / 255 for p in sorted((bgs / "video00").glob("*.png"))]
+    video = [
+        srgb_to_linear(read_rgb(p).astype(np.float32) / 255) for p in sorted((bgs / "video00").glob("*.png"))
+    ]
     for seed in range(4):
         clip = src.load(seed % len(src), np.random.default_rng(seed))
         clear = clip.alpha == 0  # where the background shows through untouched

@@ -67,16 +67,19 @@ def test_evaluate_checkpoint_on_held_out_shots(trained_checkpoints, synthetic_ma
     assert 0 < report["metrics"]["coarse"]["mad"] <= 1000
     # The figures are those of the model's own outputs: recomputed here, MAD and MSE by hand.
     from matting.data import AMatte4KSource, to_display
+    from matting.framing import clip_inputs
     from matting.training.checkpoint import load_model
 
     model, _ = load_model(trained_checkpoints["far"])
     source = AMatte4KSource(synthetic_manifests, "val", clip_len=4, stride=4)
     errors = {"coarse": [], "fused": []}
+    size = model.cap.cap_size
     with torch.no_grad():
         for i in range(len(source.windows)):
-            raw = source.load(i)
-            rgb = torch.from_numpy(np.ascontiguousarray(to_display(np.asarray(raw.rgb), raw.transfer)))
-            out = model(rgb.permute(0, 3, 1, 2)[None], stage="far")
+            raw = source.load(i).full()  # the frames under the default look, as inference gets them
+            rgb = to_display(np.asarray(raw.rgb), raw.transfer)
+            clip, context, box = clip_inputs(rgb, size)
+            out = model(clip, stage="far", context=context, box=box)
             for kind, key in (("coarse", "coarse"), ("fused", "alpha")):
                 pred = out[key][0, :, 0].clamp(0, 1).double().numpy()
                 errors[kind].append(pred - np.clip(raw.alpha, 0, 1))
@@ -246,6 +249,7 @@ def test_evaluate_a_benchmark_in_rvm_layout_clip_by_clip(trained_checkpoints, tm
     assert report["dtssd_by_pair"]["fused"]["pairs"] == {"boundary": 2, "within": 7}
     assert "at group boundaries" in result.output
     # Clip 0000's fused MAD, recomputed: the model on its com frames in groups of 4, padded.
+    from matting.framing import clip_inputs
     from matting.video import read_alpha, read_image
 
     model, _ = load_model(trained_checkpoints["far"])
@@ -254,8 +258,9 @@ def test_evaluate_a_benchmark_in_rvm_layout_clip_by_clip(trained_checkpoints, tm
     preds = []
     with torch.no_grad():
         for group in (frames[:4], frames[4:] + [frames[5], frames[5]]):
-            x = torch.from_numpy(np.stack(group)).permute(0, 3, 1, 2)[None]
-            preds.append(model(x, stage="far")["alpha"][0, :, 0].clamp(0, 1).double().numpy())
+            x, context, box = clip_inputs(np.stack(group), model.cap.cap_size)  # as matting.infer builds them
+            out = model(x, stage="far", context=context, box=box)
+            preds.append(out["alpha"][0, :, 0].clamp(0, 1).double().numpy())
     pred = np.concatenate(preds)[:6]
     mad = 1e3 * np.abs(pred - gts).mean()
     assert report["per_clip"]["0000"]["fused"]["mad"] == pytest.approx(mad, rel=1e-4)

@@ -146,10 +146,10 @@ def test_data_root_with_several_datasets_and_a_default_run_folder(synthetic_mani
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert [s["manifest"] for s in saved["data"]["sources"]] == [str(root / "a"), str(root / "b")]
     # No data scale given: the model's own (tiny: CAP input 64 px), printed with the device.
-    assert saved["data"]["size"] == 64 and saved["data"]["crop_sizes"] == [64, 80, 100]
+    assert saved["data"]["size"] == 64 and saved["data"]["crop_sizes"] == [64]
     assert (
-        "model mumatting-tiny, stage cap on cpu (x1): 1 clip(s) of 64 px crops (windows 64, 80, 100 px)"
-        in (result.output)
+        "model mumatting-tiny, stage cap on cpu (x1): 1 clip(s): whole frames on a 64 px canvas for CAP, "
+        "64 px windows for FAR (from 64 px of the frame)" in (result.output)
     )
     for bad, message in (
         (["--data", str(tmp_path / "runs")], "no dataset index there or in its subfolders"),
@@ -286,9 +286,9 @@ def test_training_on_a_rendered_dataset(rendered_manifests, train_config, tmp_pa
 def test_data_sizes_come_from_the_model_only_where_unset_and_only_for_fresh_runs():
     base = {"model": "mumatting-tiny", "data": {"sources": [{"type": "images", "root": "x"}]}}
     fresh = resolve_config(base)
-    assert (fresh.data["size"], fresh.data["crop_sizes"]) == (64, [64, 80, 100])
+    assert (fresh.data["size"], fresh.data["crop_sizes"]) == (64, [64])  # full-resolution windows
     sized = resolve_config({**base, "data": {**base["data"], "size": 256}})
-    assert (sized.data["size"], sized.data["crop_sizes"]) == (256, [256, 320, 400])  # windows follow size
+    assert (sized.data["size"], sized.data["crop_sizes"]) == (256, [256])  # windows follow size
     windows = resolve_config({**base, "data": {**base["data"], "crop_sizes": [90]}})
     assert (windows.data["size"], windows.data["crop_sizes"]) == (64, [90])
     resumed = resolve_config(base, model_scale=False)  # a run saved without sizes keeps the defaults

@@ -1,8 +1,10 @@
 """Training clips for muMatting: αMatte4K shards, VideoMatte-style folders and image matting
 sets, cropped and augmented identically across the frames of a clip and mixed by weight.
 
-Samples are {"rgb": (T, 3, S, S) float32 in [0, 1] display sRGB, "alpha": (T, 1, S, S)
-float32 in [0, 1], "source": str, "key": str, "stream": int, "index": int}.
+Samples are {"rgb": (T, 3, S, S) float32 in [0, 1] display values (the clip's look, see
+``matting.data.color``), "alpha": (T, 1, S, S) float32 in [0, 1], "context": (T, 3, C, C) and
+"context_alpha": (T, 1, C, C) (CAP's whole-frame view, ``matting.framing``), "box": (4,),
+"source": str, "key": str, "stream": int, "index": int}.
 """
 
 from matting.data.amatte4k import AMatte4KSource

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from matting.data.clip import PlanarFrames, RawClip
-from matting.data.shard_index import Frame, read_member, scan_shard
+from matting.data.shard_index import Frame, Member, read_member, scan_shard
 from render import exrio
-from render.manifest import load_dataset
+from render.exrwindow import file_reader, read_window
+from render.manifest import FIELDS, load_dataset
 from render.store import is_url
 
 SPLITS = ("train", "val")
@@ -83,9 +84,8 @@ def clip_windows(shots: dict[str, list[Frame]], clip_len: int, stride: int = 1) 
 class AMatte4KSource:
     """Clips of ``clip_len`` consecutive frames of one shot from a manifest directory.
 
-    ``load(i)`` returns rgb (T, H, W, 3) scene-linear float16 as stored (a
-    :class:`PlanarFrames`; converted to display sRGB after cropping) and alpha (T, H, W)
-    float32 clipped to [0, 1]. ``stride`` spaces the clip starts (1 for training,
+    ``load(i)`` returns a :class:`ShardClip`, which reads what augmentation asks for: the
+    whole-frame context from ``lowres.exr``, the window from the EXR tiles under it. ``stride`` spaces the clip starts (1 for training,
     ``clip_len`` for non-overlapping evaluation clips).
     """
 
@@ -114,16 +114,99 @@ class AMatte4KSource:
         shot_id, start = self.windows[index]
         return self.shots[shot_id][start : start + self.clip_len]
 
-    def load(self, index: int, rng: np.random.Generator | None = None) -> RawClip:
-        frames = self.frames(index)
-        planes, alpha = [], []
-        for fr in frames:
-            ch = exrio.decode(read_member(fr.fields["rgb.exr"], fr.key))
-            missing = [c for c in "RGB" if c not in ch]
-            if missing:
-                raise ValueError(f"{fr.fields['rgb.exr'].path}: {fr.key}.rgb.exr lacks channels {missing}")
-            planes.append([ch[c] for c in "RGB"])
-            a = exrio.decode_alpha(read_member(fr.fields["alpha.exr"], fr.key))
-            alpha.append(np.clip(a, 0.0, 1.0, out=a))  # renderer noise can leave alpha a hair outside
-        keys = tuple(f.key for f in frames)
-        return RawClip(PlanarFrames(planes), np.stack(alpha), "linear", self.name, keys[0], keys)
+    def load(self, index: int, rng: np.random.Generator | None = None) -> ShardClip:
+        return ShardClip(self.frames(index), self.name)
+
+
+class ShardClip:
+    """T frames of one shot in the shards, read lazily (a :class:`ClipView`).
+
+    ``context`` reads each frame's ``lowres.exr`` (the frame shrunk in linear light, a few MB
+    at 4K) and shrinks it on to CAP's canvas; ``window`` reads only the EXR tiles under the
+    window (``render.exrwindow``). Shards written before ``lowres.exr`` existed, or EXRs in a
+    layout that reader does not handle, are decoded whole once and kept for the clip.
+    """
+
+    def __init__(self, frames: list[Frame], source: str):
+        self.frames = frames
+        self.source = source
+        self.frame_keys = tuple(f.key for f in frames)
+        self.key = self.frame_keys[0]
+        self._full: RawClip | None = None
+        width, height = exrio.data_size(_head(frames[0].fields["alpha.exr"]))
+        self.shape = (len(frames), height, width)
+
+    def full(self) -> RawClip:
+        """The whole clip decoded: rgb scene-linear float16 planes, alpha float32 in [0, 1]."""
+        if self._full is None:
+            planes, alpha = [], []
+            for fr in self.frames:
+                ch = _decode(fr, "rgb.exr", "RGB")
+                planes.append([ch[c] for c in "RGB"])
+                alpha.append(_alpha(_decode(fr, "alpha.exr", "A")["A"]))
+            self._full = RawClip(
+                PlanarFrames(planes), np.stack(alpha), "linear", self.source, self.key, self.frame_keys
+            )
+        return self._full
+
+    def context(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :meth:`RawClip.context`; from ``lowres.exr`` when every frame has one as large as
+        the canvas needs."""
+        small = [fr.fields.get(FIELDS["lowres"]) for fr in self.frames]
+        if self._full is not None or any(m is None for m in small):
+            return self.full().context(size)
+        decoded = [_decode(fr, FIELDS["lowres"], "RGBA") for fr in self.frames]
+        if max(decoded[0]["A"].shape) < min(size, max(self.shape[1:])):
+            return self.full().context(size)
+        planes = [[ch[c] for c in "RGB"] for ch in decoded]
+        alpha = np.stack([_alpha(ch["A"]) for ch in decoded])
+        lowres = RawClip(PlanarFrames(planes), alpha, "linear", self.source, self.key, self.frame_keys)
+        return lowres.context(size, frame=self.shape[1:])
+
+    def window(self, ys: slice, xs: slice) -> tuple[np.ndarray, np.ndarray]:
+        """See :meth:`RawClip.window`."""
+        y0, y1, _ = ys.indices(self.shape[1])
+        x0, x1, _ = xs.indices(self.shape[2])
+        if self._full is not None or (y1 - y0, x1 - x0) == self.shape[1:]:  # whole frames: OpenEXR
+            return self.full().window(ys, xs)
+        rgb, alpha = [], []
+        for fr in self.frames:
+            ch = _window(fr, "rgb.exr", (y0, x0, y1, x1))
+            a = _window(fr, "alpha.exr", (y0, x0, y1, x1))
+            if ch is None or a is None:  # a layout the window reader leaves to OpenEXR
+                return self.full().window(ys, xs)
+            _require(fr, "rgb.exr", ch, "RGB")
+            _require(fr, "alpha.exr", a, "A")
+            rgb.append(np.stack([ch[c] for c in "RGB"], axis=-1))
+            alpha.append(_alpha(a["A"].astype(np.float32)))
+        return np.stack(rgb), np.stack(alpha)
+
+
+def _head(member: Member) -> bytes:
+    return file_reader(member.path, member.offset, member.size)(0, 1 << 16)
+
+
+def _require(fr: Frame, field: str, ch: dict, names: str) -> None:
+    missing = [c for c in names if c not in ch]
+    if missing:
+        raise ValueError(f"{fr.fields[field].path}: {fr.key}.{field} lacks channels {missing}")
+
+
+def _decode(fr: Frame, field: str, names: str) -> dict[str, np.ndarray]:
+    ch = exrio.decode(read_member(fr.fields[field], fr.key))
+    _require(fr, field, ch, names)
+    return ch
+
+
+def _window(fr: Frame, field: str, win: tuple[int, int, int, int]) -> dict[str, np.ndarray] | None:
+    m = fr.fields[field]
+    try:
+        with open(m.path, "rb") as f:  # one open for the header and every row of tiles
+            return read_window(file_reader(f, m.offset, m.size), *win)
+    except ValueError as exc:
+        raise ValueError(f"{m.path}: {fr.key}.{field}: {exc}") from exc
+
+
+def _alpha(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    return np.clip(a, 0.0, 1.0, out=a)  # renderer noise can leave alpha a hair outside

@@ -2,8 +2,9 @@
 
 Example::
 
-    {"seed": 0, "clip_len": 4, "size": 512, "crop_sizes": [512, 640, 800],
+    {"seed": 0, "clip_len": 4, "size": 512, "crop_sizes": [512],
      "flip_prob": 0.5, "color_jitter": 0.1,
+     "exposure": 0.5, "curves": ["srgb", "rec709", "gamma22", "reinhard"],
      "sources": [
         {"type": "amatte4k", "manifest": "manifests", "split": "train", "weight": 1.0},
         {"type": "videomatte", "root": "VM", "backgrounds": "BG", "weight": 1.0},
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from matting.data.amatte4k import AMatte4KSource
 from matting.data.augment import AugmentConfig
+from matting.data.color import CURVES
 from matting.data.images import ImageMatteSource
 from matting.data.mixture import MixtureDataset
 from matting.data.videomatte import VideoMatteSource
@@ -32,9 +34,11 @@ TOP_DEFAULTS = {
     "seed": 0,
     "clip_len": 4,
     "size": 512,
-    "crop_sizes": [512, 640, 800],
+    "crop_sizes": [512],
     "flip_prob": 0.5,
     "color_jitter": 0.1,
+    "exposure": 0.5,
+    "curves": list(CURVES),
 }
 # Per source type: key -> (kind, default); a default of None marks a required key.
 SOURCE_KEYS = {
@@ -54,6 +58,9 @@ def _check(where: str, key: str, value, kind: str):
         "int_list": isinstance(value, (list, tuple))
         and bool(value)
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+        "str_list": isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(v, str) for v in value),
     }[kind]
     if not ok:
         raise ValueError(f"{where}: {key!r} must be {kind.replace('_', ' of ')}, got {value!r}")
@@ -87,6 +94,8 @@ def parse_config(cfg: Mapping, base_dir: str | os.PathLike | None = None) -> Dat
         raise ValueError(f"{where}: expected a mapping, got {type(cfg).__name__}")
     _reject_unknown(where, cfg, [*TOP_DEFAULTS, "sources"])
     top = {**TOP_DEFAULTS, **{k: v for k, v in cfg.items() if k != "sources"}}
+    if "size" in cfg and "crop_sizes" not in cfg:  # a given size means full-resolution windows of it
+        top["crop_sizes"] = [cfg["size"]]
     kinds = {
         "seed": "int",
         "clip_len": "int",
@@ -94,12 +103,19 @@ def parse_config(cfg: Mapping, base_dir: str | os.PathLike | None = None) -> Dat
         "crop_sizes": "int_list",
         "flip_prob": "float",
         "color_jitter": "float",
+        "exposure": "float",
+        "curves": "str_list",
     }
     top = {k: _check(where, k, v, kinds[k]) for k, v in top.items()}
     if top["clip_len"] < 1 or top["size"] < 1 or min(top["crop_sizes"]) < 1:
         raise ValueError(f"{where}: clip_len, size and crop_sizes must be positive")
     if not 0 <= top["flip_prob"] <= 1 or not 0 <= top["color_jitter"] < 1:
         raise ValueError(f"{where}: flip_prob must lie in [0, 1] and color_jitter in [0, 1)")
+    if not 0 <= top["exposure"] <= 4:
+        raise ValueError(f"{where}: exposure must lie in [0, 4] stops, got {top['exposure']}")
+    unknown = sorted(set(top["curves"]) - set(CURVES))
+    if unknown:
+        raise ValueError(f"{where}: curves {unknown} unknown; choose from {list(CURVES)}")
     sources = cfg.get("sources")
     if not isinstance(sources, (list, tuple)) or not sources:
         raise ValueError(f"{where}: 'sources' must be a non-empty list of source mappings")
@@ -127,7 +143,14 @@ def parse_config(cfg: Mapping, base_dir: str | os.PathLike | None = None) -> Dat
         weight = options.pop("weight")
         options.pop("type")
         parsed.append(SourceConfig(stype, weight, options))
-    augment = AugmentConfig(top["size"], tuple(top["crop_sizes"]), top["flip_prob"], top["color_jitter"])
+    augment = AugmentConfig(
+        top["size"],
+        tuple(top["crop_sizes"]),
+        top["flip_prob"],
+        top["color_jitter"],
+        exposure=top["exposure"],
+        curves=tuple(top["curves"]),
+    )
     return DataConfig(top["seed"], top["clip_len"], augment, tuple(parsed))
 
 
@@ -139,8 +162,12 @@ def build_source(src: SourceConfig, clip_len: int):
     return ImageMatteSource(clip_len=clip_len, **src.options)
 
 
-def build_dataset(cfg: Mapping, rank: int = 0, base_dir: str | os.PathLike | None = None) -> MixtureDataset:
-    """The training mixture described by ``cfg`` for distributed rank ``rank``."""
+def build_dataset(
+    cfg: Mapping, rank: int = 0, base_dir: str | os.PathLike | None = None, context_size: int | None = None
+) -> MixtureDataset:
+    """The training mixture described by ``cfg`` for distributed rank ``rank``; ``context_size``
+    is the side of CAP's canvas (the model's ``cap_size``; default 512)."""
     data = parse_config(cfg, base_dir)
+    augment = data.augment if context_size is None else replace(data.augment, context_size=int(context_size))
     sources = [build_source(s, data.clip_len) for s in data.sources]
-    return MixtureDataset(sources, [s.weight for s in data.sources], data.augment, data.seed, rank)
+    return MixtureDataset(sources, [s.weight for s in data.sources], augment, data.seed, rank)

@@ -40,8 +40,9 @@ class _Stream:
 
 
 class MixtureDataset(IterableDataset):
-    """Yields {"rgb": (T, 3, S, S) float32, "alpha": (T, 1, S, S) float32, "source": str,
-    "key": str, "stream": int, "index": int} forever. Iterate it once: a new iterator continues
+    """Yields {"rgb": (T, 3, S, S) float32, "alpha": (T, 1, S, S) float32, "context":
+    (T, 3, C, C), "context_alpha": (T, 1, C, C), "box": (4,), "source": str, "key": str,
+    "stream": int, "index": int} forever (see ``augment_clip``). Iterate it once: a new iterator continues
     from the current position rather than starting over."""
 
     def __init__(

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from render import exrio
-from render.manifest import ShardEntry, ShotRecord, build_index, relative_url, write_shot_record
+from render.lowres import LOWRES_SIDE, lowres_rgb, shrink
+from render.manifest import FIELDS, ShardEntry, ShotRecord, build_index, relative_url, write_shot_record
 from render.shards import write_shards
 
 
@@ -88,10 +89,12 @@ def write_amatte4k(
     splits: Sequence[str] = ("train", "train"),
     frames_per_shard: int = 4,
     coded: bool = True,
+    lowres: int | None = LOWRES_SIDE,
 ) -> Path:
     """Write one shot per entry of ``splits`` under ``root/data/shards`` with records and an index
     under ``root/manifests``; a shot longer than ``frames_per_shard`` spans several shards.
-    Returns the manifest directory."""
+    ``lowres``: the longer side of the ``lowres.exr`` field, as the renderer's packer writes
+    it (None: no such field, as in shards written before it). Returns the manifest directory."""
     root = Path(root)
     manifest_dir, shard_dir = root / "manifests", root / "data" / "shards"
     for shot, split in enumerate(splits):
@@ -100,12 +103,17 @@ def write_amatte4k(
         def samples(shot=shot, shot_id=shot_id, split=split) -> Iterator[dict]:
             for f in range(frames):
                 rgb, alpha = frame_arrays(shot, f, height, width, coded)
-                yield {
+                sample = {
                     "__key__": f"{shot_id}_{f:04d}",
                     "rgb.exr": exrio.encode_rgb(rgb),
                     "alpha.exr": exrio.encode_alpha(alpha),
                     "json": _frame_json(shot_id, split, f, frames, width, height),
                 }
+                if lowres is not None:
+                    sample[FIELDS["lowres"]] = exrio.encode_lowres(
+                        lowres_rgb(rgb, lowres), shrink(alpha, lowres)
+                    )
+                yield sample
 
         infos = write_shards(samples(), shard_dir, shot_id, maxcount=frames_per_shard)
         entries = tuple(

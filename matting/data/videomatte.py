@@ -2,8 +2,9 @@
 
 Backgrounds come from a folder holding still images, folders of video frames, or both. Each
 clip gets one background item; a video background contributes T consecutive frames, a still
-the same image T times. The composite I = alpha * F + (1 - alpha) * B is formed in display
-sRGB, as the foregrounds and backgrounds are stored.
+the same image T times. The composite I = alpha * F + (1 - alpha) * B is formed in linear
+light (foreground and background decoded from sRGB), as a camera would record it; the look
+that turns it into display values is drawn by the augmentation (``matting.data.color``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 
 from matting.data.clip import RawClip
-from matting.data.color import to_display
+from matting.data.color import to_linear
 from matting.data.imageio import list_images, read_alpha, read_rgb
 
 
@@ -60,7 +61,7 @@ def fit_background(bg: np.ndarray, h: int, w: int, fy: float, fx: float) -> np.n
 class VideoMatteSource:
     """Clips of ``clip_len`` consecutive frames of a foreground clip over a random background.
 
-    ``load`` returns rgb (T, H, W, 3) float32 display sRGB and alpha (T, H, W) float32, at the
+    ``load`` returns rgb (T, H, W, 3) float32 scene-linear and alpha (T, H, W) float32, at the
     foreground's resolution.
     """
 
@@ -92,7 +93,7 @@ class VideoMatteSource:
     def load(self, index: int, rng: np.random.Generator) -> RawClip:
         name, start = self.windows[index]
         pairs = self.clips[name][start : start + self.clip_len]
-        fg = [to_display(read_rgb(f), "srgb") for f, _ in pairs]
+        fg = [to_linear(read_rgb(f), "srgb") for f, _ in pairs]
         alpha = np.stack([read_alpha(a) for _, a in pairs])  # (T, H, W)
         t_count, h, w = alpha.shape
         for f, (path, _) in zip(fg, pairs, strict=True):
@@ -103,8 +104,8 @@ class VideoMatteSource:
         fy, fx = rng.random(2)
         # A video shorter than the clip holds its last frame.
         bg_paths = [item[min(first + t, len(item) - 1)] for t in range(t_count)]
-        bg = np.stack([fit_background(to_display(read_rgb(p), "srgb"), h, w, fy, fx) for p in bg_paths])
+        bg = np.stack([fit_background(to_linear(read_rgb(p), "srgb"), h, w, fy, fx) for p in bg_paths])
         a = alpha[..., None]
         rgb = a * np.stack(fg) + (1 - a) * bg
         keys = tuple(f"{name}/{f.stem}" for f, _ in pairs)
-        return RawClip(rgb.astype(np.float32), alpha, "srgb", self.name, keys[0], keys)
+        return RawClip(rgb.astype(np.float32), alpha, "linear", self.name, keys[0], keys)

@@ -1,6 +1,7 @@
 """CAP, the Coarse Alpha Predictor: a ViT encoder per frame and a deconvolution head.
 
-Each frame of the clip is resized to ``cap_size`` x ``cap_size`` (512 in the paper),
+Each frame comes as CAP's view of the whole frame, letterboxed on a ``cap_size`` x ``cap_size``
+canvas (512 in the paper; ``matting.framing``; anything else is resized to it),
 normalised with the Sapiens pixel statistics and encoded by a timm ``VisionTransformer``
 with a class token (Sapiens-0.3B: embed 1024, depth 24, 16 heads, patch 16). The patch
 tokens, laid back out as a (D, G, G) map, go through the coarse head of the official

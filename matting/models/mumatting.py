@@ -1,9 +1,15 @@
 """muMatting: CAP (coarse alpha + CLS per frame), key regions, FAR (sparse refinement), fusion.
 
-    rgb (B, T, 3, H, W) --CAP--> coarse_lr (B, T, 1, h, w), cls (B, T, D)
-    coarse_lr --key_regions--> key_lr; both upsampled to (H, W): coarse (bilinear), key (nearest)
+    context (B, T, 3, c, c): the whole frame letterboxed on CAP's canvas (matting.framing)
+    context --CAP--> coarse_lr (B, T, 1, h, w) over the canvas, cls (B, T, D)
+    coarse_lr --key_regions--> key_lr; both cut at the box of rgb's window and resampled to
+    (H, W): coarse (bilinear), key (nearest)
     FAR(rgb, coarse, key, cls) -> refined, zero outside key
     alpha = key * refined + (1 - key) * coarse
+
+At inference rgb is the whole frame and its box the frame's place on the canvas; in training
+rgb is a full-resolution window of the frame and CAP still sees the whole frame, so CAP
+works at one scale (the frame's longer side shrunk to ``cap_size``) in both.
 
 Training runs in two stages: "cap" trains CAP alone (FAR is not run), "far" trains FAR
 (with TSCM) on top of a frozen CAP (``freeze_cap``).
@@ -14,9 +20,9 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from matting.framing import context_torch, cut, frame_box
 from matting.models.cap import CAP
 from matting.models.far import FAR
 from matting.models.keyregion import check_key_args, key_regions
@@ -61,30 +67,50 @@ class MuMatting(nn.Module):
         return self
 
     # -- forward ---------------------------------------------------------------------------
-    def forward(self, rgb: torch.Tensor, stage: str = "far") -> dict[str, torch.Tensor]:
-        """rgb (B, T, 3, H, W) in [0, 1] -> dict:
+    def forward(
+        self,
+        rgb: torch.Tensor,
+        stage: str = "far",
+        context: torch.Tensor | None = None,
+        box: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """rgb (B, T, 3, H, W) in [0, 1] -> dict of alpha maps.
 
-        coarse_lr (B, T, 1, h, w) CAP alpha at its own resolution; coarse (B, T, 1, H, W) its
-        bilinear upsampling; key (B, T, 1, H, W) float 0/1, key regions of coarse_lr upsampled
-        nearest; cls (B, T, D); alpha (B, T, 1, H, W) = coarse for stage "cap", the fusion
-        key * refined + (1 - key) * coarse for stage "far", which also returns refined.
-        In stage "far" gradients reach CAP through coarse and cls unless ``freeze_cap()`` was called.
+        context (B, T, 3, c, c), c = cap_size: CAP's letterboxed view of the whole frame
+        (``matting.framing``); box (B, 4): rgb's place on that canvas. Without them rgb is taken
+        as the whole frame (display sRGB) and its view made here, on rgb's device, as the data
+        side makes it (``context_torch``; ``clip_inputs`` is the NumPy twin).
+
+        Returns coarse_lr (B, T, 1, h, w), CAP's alpha over the canvas; coarse (B, T, 1, H, W)
+        its bilinear cut at the box; key (B, T, 1, H, W) float 0/1, the key regions of
+        coarse_lr cut nearest; cls (B, T, D); alpha (B, T, 1, H, W) = coarse for stage "cap",
+        the fusion key * refined + (1 - key) * coarse for stage "far", which also returns
+        refined. In stage "far" gradients reach CAP through coarse and cls unless
+        ``freeze_cap()`` was called.
         """
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
         if rgb.ndim != 5 or rgb.shape[2] != 3:
             raise ValueError(f"MuMatting expects a clip (B, T, 3, H, W), got shape {tuple(rgb.shape)}")
         b, t, _, h, w = rgb.shape
-        coarse_lr, cls = self.cap(rgb)
+        size = self.cap.cap_size
+        if context is None:
+            if box is not None:
+                raise ValueError("MuMatting: a box needs the context it refers to")
+            context = context_torch(rgb.flatten(0, 1), size).view(b, t, 3, size, size)
+            box = rgb.new_tensor(frame_box(h, w, size), dtype=torch.float64).expand(b, 4)
+        elif box is None or context.shape[:3] != (b, t, 3) or box.shape != (b, 4):
+            raise ValueError(
+                f"MuMatting: context (B, T, 3, c, c) and box (B, 4) must match rgb {tuple(rgb.shape)}, got "
+                f"{tuple(context.shape)} and {None if box is None else tuple(box.shape)}"
+            )
+        coarse_lr, cls = self.cap(context)
         k = self.config.key
         key_lr = key_regions(coarse_lr.detach(), k.low, k.high, k.op, k.kernel, k.iterations)
+        boxes = box.repeat_interleave(t, dim=0)  # (B*T, 4)
         # In float32 even under autocast: outside K this is the output, and bf16 has 8 bits.
-        coarse = F.interpolate(
-            coarse_lr.float().flatten(0, 1), size=(h, w), mode="bilinear", align_corners=False
-        )
-        coarse = coarse.view(b, t, 1, h, w)
-        key = F.interpolate(key_lr.flatten(0, 1).to(coarse.dtype), size=(h, w), mode="nearest")
-        key = key.view(b, t, 1, h, w)
+        coarse = cut(coarse_lr.flatten(0, 1), boxes, (h, w), "bilinear").view(b, t, 1, h, w)
+        key = cut(key_lr.flatten(0, 1), boxes, (h, w), "nearest").to(coarse.dtype).view(b, t, 1, h, w)
         out = {"coarse_lr": coarse_lr, "coarse": coarse, "key": key, "cls": cls}
         if stage == "cap":
             out["alpha"] = coarse

@@ -179,10 +179,11 @@ def get_config(name: str, **overrides) -> ModelConfig:
 
 
 def data_scale(config: ModelConfig) -> dict:
-    """The training crops that fit a model: crops resized to CAP's input size, cut from windows
-    of 1, 1.25 and 1.5625 times it (the paper's 512 px from 512/640/800 px windows)."""
+    """The training windows that fit a model: FAR's window is ``cap_size`` full-resolution pixels
+    (the paper's 512 px crops; not resized, so FAR trains at the scale it refines at), while CAP
+    sees the whole frame on its ``cap_size`` canvas."""
     s = config.cap.cap_size
-    return {"size": s, "crop_sizes": [s, int(s * 1.25), int(s * 1.5625)]}
+    return {"size": s, "crop_sizes": [s]}
 
 
 def build_model(name: str, **overrides) -> MuMatting:

@@ -227,8 +227,8 @@ def manifest_source(manifest_dir: str | os.PathLike) -> dict:
 
 def _with_model_data_scale(merged: dict) -> dict:
     """``data.size`` and ``data.crop_sizes`` that no layer set, from the model (a tiny model must
-    not train on the full model's 512 px crops): a given ``size`` implies windows of 1, 1.25 and
-    1.5625 times it; given windows take the model's ``size``."""
+    not train on the full model's 512 px windows): a given ``size`` implies full-resolution
+    windows of that side; given windows take the model's ``size``."""
     data = merged.get("data")
     if not isinstance(data, Mapping) or ("size" in data and "crop_sizes" in data):
         return merged
@@ -238,8 +238,7 @@ def _with_model_data_scale(merged: dict) -> dict:
     except (ValueError, TypeError):
         return merged  # the model's own error is reported when it is built
     if isinstance(data.get("size"), int):
-        s = data["size"]
-        scale = {"size": s, "crop_sizes": [s, int(s * 1.25), int(s * 1.5625)]}
+        scale = {"size": data["size"], "crop_sizes": [data["size"]]}
     return {**merged, "data": {**scale, **data}}
 
 

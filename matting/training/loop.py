@@ -45,24 +45,32 @@ class TrainError(RuntimeError):
 
 
 def collate(samples: list[dict]) -> dict:
-    """Stack clips: rgb (B, T, 3, S, S), alpha (B, T, 1, S, S); stream/index/source as lists."""
-    return {
-        "rgb": torch.stack([torch.as_tensor(s["rgb"]) for s in samples]),
-        "alpha": torch.stack([torch.as_tensor(s["alpha"]) for s in samples]),
-        "stream": [int(s["stream"]) for s in samples],
-        "index": [int(s["index"]) for s in samples],
-        "source": [s["source"] for s in samples],
+    """Stack clips: rgb (B, T, 3, S, S), alpha (B, T, 1, S, S), context (B, T, 3, C, C),
+    context_alpha (B, T, 1, C, C), box (B, 4); stream/index/source as lists."""
+    out = {
+        name: torch.stack([torch.as_tensor(s[name]) for s in samples])
+        for name in ("rgb", "alpha", "context", "context_alpha", "box")
     }
+    out.update(
+        stream=[int(s["stream"]) for s in samples],
+        index=[int(s["index"]) for s in samples],
+        source=[s["source"] for s in samples],
+    )
+    return out
 
 
 def stage_losses(
-    out: dict, gt: torch.Tensor, stage: str, weights: Iterable[float]
+    out: dict, gt: torch.Tensor, stage: str, weights: Iterable[float], gt_context: torch.Tensor | None = None
 ) -> dict[str, torch.Tensor]:
-    """Named loss terms (float32) of one stage; ``out`` is the model's output dict, gt (B, T, 1, H, W)."""
+    """Named loss terms (float32) of one stage; ``out`` is the model's output dict, gt (B, T, 1,
+    H, W) the window's alpha. Stage "cap" scores CAP's canvas-wide coarse alpha against
+    ``gt_context`` (B, T, 1, C, C), the letterboxed whole-frame alpha (default: gt, when the
+    window is the whole canvas)."""
     if stage == "cap":
         coarse_lr = out["coarse_lr"].float()
         b, t = coarse_lr.shape[:2]
-        gt_lr = F.interpolate(gt.flatten(0, 1), size=coarse_lr.shape[-2:], mode="area")
+        target = gt if gt_context is None else gt_context
+        gt_lr = F.interpolate(target.flatten(0, 1).float(), size=coarse_lr.shape[-2:], mode="area")
         return stage1_losses(coarse_lr, gt_lr.view(b, t, *gt_lr.shape[1:]))
     return stage2_losses(
         out["refined"].float(), out["alpha"].float(), out["key"].float(), gt, weights=tuple(weights)
@@ -137,7 +145,9 @@ class Trainer:
         use_scaler = self.rt.device.type == "cuda" and cfg.amp == "fp16"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         try:
-            self.dataset: MixtureDataset = build_dataset(cfg.data, rank=self.rt.rank)
+            self.dataset: MixtureDataset = build_dataset(
+                cfg.data, rank=self.rt.rank, context_size=self.model.cap.cap_size
+            )
         except (ValueError, OSError) as exc:
             raise TrainError(f"data: {exc}") from exc
         self.num_streams = max(cfg.num_workers, 1)
@@ -154,7 +164,8 @@ class Trainer:
             d = self.dataset.augment
             print(
                 f"model {cfg.model}, stage {cfg.stage} on {self.rt.device} (x{self.rt.world_size}): "
-                f"{cfg.batch_size} clip(s) of {d.size} px crops (windows {', '.join(map(str, d.crop_sizes))} px), "
+                f"{cfg.batch_size} clip(s): whole frames on a {d.context_size} px canvas for CAP, "
+                f"{d.size} px windows for FAR (from {', '.join(map(str, d.crop_sizes))} px of the frame), "
                 f"amp {cfg.amp if self.rt.device.type == 'cuda' else 'off'}",
                 flush=True,
             )
@@ -261,12 +272,14 @@ class Trainer:
 
     def train_step(self, batch: dict) -> dict[str, float]:
         """One optimizer step on a batch; returns the named loss terms, lr and grad norm."""
-        rgb = batch["rgb"].to(self.rt.device, non_blocking=True)
-        gt = batch["alpha"].to(self.rt.device, non_blocking=True)
+        rgb, gt, context, gt_context, box = (
+            batch[k].to(self.rt.device, non_blocking=True)
+            for k in ("rgb", "alpha", "context", "context_alpha", "box")
+        )
         # Training autocasts on CUDA only (config: "never used on CPU").
         with autocast(self.rt.device, self.cfg.amp if self.rt.device.type == "cuda" else "off"):
-            out = self.net(rgb, stage=self.cfg.stage)
-        losses = stage_losses(out, gt, self.cfg.stage, self.cfg.loss_weights)
+            out = self.net(rgb, stage=self.cfg.stage, context=context, box=box)
+        losses = stage_losses(out, gt, self.cfg.stage, self.cfg.loss_weights, gt_context)
         if not torch.isfinite(losses["total"]):
             raise TrainError(f"step {self.step + 1}: loss is {losses['total'].item()} ({batch['source']})")
         lr = max(g["lr"] for g in self.optimizer.param_groups)

@@ -20,6 +20,7 @@ EXPECTED_CHANNELS: dict[str, dict[str, np.dtype]] = {
     "bg.exr": {"R": HALF, "G": HALF, "B": HALF},
     "alpha.exr": {"A": FLOAT},
     "fg.exr": {"R": HALF, "G": HALF, "B": HALF, "A": FLOAT},
+    "lowres.exr": {"R": HALF, "G": HALF, "B": HALF, "A": FLOAT},
 }
 HIST_BINS = 20  # the α histogram: α = 0, HIST_BINS bins over (0, 1), α = 1
 

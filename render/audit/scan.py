@@ -25,6 +25,8 @@ from render.audit import frames, metadata
 from render.audit.problems import Problem, error, warning
 from render.audit.sparsity import WindowedChange, window_frames
 from render.contact_sheet import checker
+from render.lowres import lowres_rgb, lowres_size, shrink
+from render.manifest import FIELDS
 from render.plan import ShotSpec
 from render.shards import check_member_name
 from render.store import open_binary
@@ -32,6 +34,8 @@ from render.timeline import FrameState, frame_states
 
 THUMB_HEIGHT = 200
 MAX_PIXELS = 1 << 26  # a layer without a planned size may declare at most this many pixels (8192²)
+LOWRES_TOLERANCE = 1e-5  # float32 area filter, computed twice: equal up to rounding
+LOWRES_RGB_TOLERANCE = 1e-3  # the same for colour stored as half floats (in [0, 1]: <= 2^-11)
 MAX_VIEWS = 4  # deep audit: flagged frames per shot shown with their residual and evidence maps
 KEY_FIELD = "__key__"
 
@@ -305,9 +309,13 @@ class _Frames:
             except ValueError as exc:
                 res.problems.append(error("integrity", "exr_unreadable", f"{fld}: {exc}", **at))
                 continue
-            if self.resolution is not None and (w, h) != tuple(self.resolution):
-                msg = f"{fld}: {w}x{h}, the plan says {self.resolution[0]}x{self.resolution[1]}"
-            elif self.resolution is None and self.shape is not None and (w, h) != self.shape:
+            small = fld == FIELDS["lowres"]  # the frame shrunk: its size follows the frame's
+            resolution = self.resolution and (
+                lowres_size(*self.resolution) if small else tuple(self.resolution)
+            )
+            if resolution is not None and (w, h) != resolution:
+                msg = f"{fld}: {w}x{h}, the plan says {resolution[0]}x{resolution[1]}"
+            elif self.resolution is None and self.shape is not None and not small and (w, h) != self.shape:
                 msg = f"{fld}: {w}x{h}, the shot's first decoded frame is {self.shape[0]}x{self.shape[1]}"
             elif w * h > MAX_PIXELS:
                 msg = f"{fld}: {w}x{h} declares more than {MAX_PIXELS} pixels"
@@ -326,13 +334,16 @@ class _Frames:
                     error("integrity", "exr_unreadable", f"{fld}: no channels (truncated?)", **at)
                 )
                 continue
-            found = frames.check_channels(fld, ch, self.resolution)
+            found = frames.check_channels(fld, ch, resolution)
             for check, msg in found:
                 res.problems.append(error("integrity", check, msg, **at))
             if not found:  # only well-formed layers go on to the label checks
                 decoded[fld] = ch
+        small = decoded.pop(FIELDS["lowres"], None)
         if "alpha.exr" not in decoded:
             return
+        if small is not None:
+            self._check_lowres(small, decoded, res, at)
         if len({a.shape for ch in decoded.values() for a in ch.values()}) > 1:
             res.problems.append(
                 error("integrity", "resolution", "the layers of this frame differ in size", **at)
@@ -366,6 +377,30 @@ class _Frames:
                 res.thumbs[frame] = thumbnails(image, alpha, f, b)
             if t.deep and findings and len(res.views) < MAX_VIEWS:
                 res.views[frame] = problem_views(image, alpha, maps, [c for c, _ in findings])
+
+    def _check_lowres(self, small: dict, decoded: dict, res, at: dict) -> None:
+        """``lowres.exr`` must be the frame shrunk (alpha to float32 rounding, colour to half
+        rounding), or whole-frame readers learn from another frame than the label's."""
+        alpha = decoded["alpha.exr"]["A"]
+        want = shrink(alpha)
+        if small["A"].shape != want.shape:
+            got = f"{small['A'].shape[1]}x{small['A'].shape[0]}"
+            msg = f"lowres.exr: {got}, the frame shrunk is {want.shape[1]}x{want.shape[0]}"
+            res.problems.append(error("integrity", "resolution", msg, **at))
+            return
+        diff = float(np.abs(small["A"] - want).max()) if want.size else 0.0
+        if diff > LOWRES_TOLERANCE:
+            msg = f"lowres.exr A differs from alpha.exr shrunk by up to {diff:.2g}"
+            res.problems.append(error("integrity", "lowres_alpha", msg, **at))
+        rgb = decoded.get("rgb.exr")
+        if rgb is None:
+            return
+        want = lowres_rgb(np.stack([frames.f32(rgb[c]) for c in "RGB"], axis=-1))
+        got = np.stack([frames.f32(small[c]) for c in "RGB"], axis=-1)
+        diff = float(np.abs(got - want).max()) if want.size else 0.0
+        if diff > LOWRES_RGB_TOLERANCE:
+            msg = f"lowres.exr RGB differs from rgb.exr clipped and shrunk by up to {diff:.2g}"
+            res.problems.append(error("integrity", "lowres_rgb", msg, **at))
 
     def _flicker(self, frame: int, alpha: np.ndarray, rgb: frames.Channels, fg, bg) -> float | None:
         """Label flicker: of the pixels where the change of α since the previous frame predicts a
