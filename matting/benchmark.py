@@ -7,8 +7,9 @@ RVM's own evaluation does). Predictions in the same layout have ``<clip>/pha/``.
 
 Every clip is one sequence (dtSSD never links two clips). The model sees groups of
 ``CLIP_LEN`` frames with no state carried between them, so the report also splits dtSSD by frame
-pair: pairs that cross a group boundary (t % CLIP_LEN == 0, t > 0) and pairs inside a group, to
-show what the dropped state costs.
+pair: pairs whose second frame's output came from another group than the first's (without
+overlap, t % CLIP_LEN == 0, t > 0) and pairs inside a group, to show what the dropped state
+costs.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def clip_frames(clip: Path) -> tuple[list[Path], Callable[[int], np.ndarray]]:
 
 class PairSplit:
     """Per-frame RVM dtSSD terms (x1e2) of sequences fed in chunks, summed separately over frames
-    that start a new model group (t % group == 0, t > 0: the model's state was dropped before
-    them) and over the other frames t > 0. ``add(pred, gt)`` takes (k, H, W) chunks in order;
+    that start a new model group (the model's state was dropped before them) and over the other
+    frames t > 0. ``add(pred, gt, groups)`` takes (k, H, W) chunks in order with the group each
+    frame's output came from (default: consecutive groups of ``group``, t // group);
     ``new_sequence()`` starts a clip."""
 
     def __init__(self, group: int = CLIP_LEN):
@@ -69,12 +71,13 @@ class PairSplit:
         self.sums = {"boundary": 0.0, "within": 0.0}
         self.counts = {"boundary": 0, "within": 0}
         self._t = 0
+        self._group = None  # the group of the last frame fed
         self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def new_sequence(self) -> None:
-        self._t, self._last = 0, None
+        self._t, self._last, self._group = 0, None, None
 
-    def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
+    def add(self, pred: np.ndarray, gt: np.ndarray, groups=None) -> None:
         p, g = (
             (pred, gt)
             if self._last is None
@@ -82,13 +85,19 @@ class PairSplit:
         )
         e = np.diff(p, axis=0) - np.diff(g, axis=0)
         per = np.sqrt((e**2).mean(axis=(1, 2))) * 1e2
-        first = self._t if self._last is not None else self._t + 1  # frame index of per[0]
-        for i, value in enumerate(per):
-            kind = "boundary" if (first + i) % self.group == 0 else "within"
+        t = np.arange(self._t, self._t + len(pred))
+        groups = [int(x) for x in (t // self.group if groups is None else groups)]
+        if len(groups) != len(pred):
+            raise ValueError(f"PairSplit.add: {len(groups)} group indices for {len(pred)} frames")
+        previous = [self._group, *groups[:-1]]
+        skip = 1 if self._last is None else 0  # the sequence's first frame has no pair
+        for value, group, before in zip(per, groups[skip:], previous[skip:], strict=True):
+            kind = "boundary" if group != before else "within"
             self.sums[kind] += float(value)
             self.counts[kind] += 1
         self._t += len(pred)
-        self._last = (pred[-1:], gt[-1:])
+        self._group = groups[-1]
+        self._last = (pred[-1:].copy(), gt[-1:].copy())  # not a view that keeps a whole group alive
 
     def result(self) -> dict:
         return {

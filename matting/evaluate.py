@@ -36,6 +36,7 @@ from matting.data import AMatte4KSource
 from matting.data.amatte4k import find_datasets
 from matting.data.color import encode
 from matting.framing import clip_inputs, frames_inputs
+from matting.infer import stream_groups
 from matting.metrics import METRICS, dtssd, evaluate_clip
 from matting.precision import amp_option, autocast, resolve_amp
 from matting.training.checkpoint import CheckpointError, load_model
@@ -76,7 +77,7 @@ class SequenceMeter:
             p = np.concatenate([self._last[0], pred])
             g = np.concatenate([self._last[1], gt])
             self.sums["dtssd"] += dtssd(p, g) * (k + 1)
-        self._last = (pred[-1:], gt[-1:])
+        self._last = (pred[-1:].copy(), gt[-1:].copy())  # not a view that keeps a whole group alive
         self.frames += k
 
     def result(self) -> dict[str, float]:
@@ -179,35 +180,42 @@ def evaluate_benchmark(
     device: str | torch.device = "cpu",
     progress: bool = True,
     amp: str = "off",
+    overlap: int = 0,
 ) -> dict:
     """Scores of the coarse and the fused alpha on a benchmark root in RVM's layout (see
     :mod:`matting.benchmark`), clip by clip: {"clips", "frames", "metrics", "per_clip",
-    "dtssd_by_pair"}. Frames go through the model in groups of CLIP_LEN as in ``matting.infer``
-    (the last group padded with its last frame)."""
+    "dtssd_by_pair"}. Frames go through the model in groups of CLIP_LEN as ``matting.infer``
+    runs them (``stream_groups``: ``overlap`` frames shared by consecutive groups, the last
+    group padded with its last frame; with ``max_side``, CAP's view is made from the shrunk
+    frames); dtSSD is split at the frames whose output came from another group than the
+    previous frame's."""
     clips = benchmark_clips(root)[:max_clips] if max_clips else benchmark_clips(root)
     kinds = ("coarse", "fused")
     overall = {k: SequenceMeter() for k in kinds}
     pairs = {k: PairSplit(CLIP_LEN) for k in kinds}
     per_clip = {}
     device = torch.device(device)
+
+    def predict(frames: list[np.ndarray]) -> np.ndarray:
+        """(T, 2, h, w): coarse and fused alpha of one group."""
+        x, context, box = frames_inputs(_shrink(np.stack(frames), max_side), model.cap.cap_size, device)
+        with autocast(device, amp):
+            out = model(x, stage="far", context=context, box=box)
+        both = torch.stack([out["coarse"][0, :, 0], out["alpha"][0, :, 0]], dim=1)
+        return both.float().clamp(0, 1).cpu().numpy().astype(np.float64)
+
     for clip in tqdm(clips, desc="benchmark", unit="clip", disable=not progress):
         pha, frame = clip_frames(clip)
         meters = {k: SequenceMeter() for k in kinds}
         for m in (*overall.values(), *pairs.values()):
             m.new_sequence()
-        for lo in range(0, len(pha), CLIP_LEN):
-            idx = list(range(lo, min(lo + CLIP_LEN, len(pha))))
-            rgb = _shrink(np.stack([frame(i) for i in idx]), max_side)
-            gt = np.clip(_shrink(np.stack([read_alpha(pha[i]) for i in idx]), max_side), 0.0, 1.0)
-            padded = np.concatenate([rgb, np.repeat(rgb[-1:], CLIP_LEN - len(idx), axis=0)])
-            x, context, box = frames_inputs(padded, model.cap.cap_size, device)
-            with autocast(device, amp):
-                out = model(x, stage="far", context=context, box=box)
-            for kind, key in (("coarse", "coarse"), ("fused", "alpha")):
-                pred = out[key][0, : len(idx), 0].float().clamp(0, 1).cpu().numpy().astype(np.float64)
-                g = gt.astype(np.float64)
-                for m in (meters[kind], overall[kind], pairs[kind]):
-                    m.add(pred, g)
+        frames = (frame(i) for i in range(len(pha)))
+        for i, (_, out, group) in enumerate(stream_groups(frames, predict, CLIP_LEN, overlap)):
+            gt = np.clip(_shrink(read_alpha(pha[i])[None], max_side), 0.0, 1.0).astype(np.float64)
+            for k, kind in enumerate(kinds):
+                for m in (meters[kind], overall[kind]):
+                    m.add(out[None, k], gt)
+                pairs[kind].add(out[None, k], gt, groups=[group])
         per_clip[clip.name] = {"frames": meters["fused"].frames, **{k: meters[k].result() for k in kinds}}
     return {
         "clips": len(clips),
@@ -281,6 +289,13 @@ def _one_dataset(path: str) -> str:
 )
 @click.option("--device", type=str, default="auto", show_default=True)
 @amp_option
+@click.option(
+    "--overlap",
+    type=click.IntRange(0, CLIP_LEN - 1),
+    default=0,
+    show_default=True,
+    help="--benchmark: frames shared by consecutive groups, as matting.infer --overlap.",
+)
 @click.option("--out", "out_path", type=str, default=None, help="Write the JSON report here.")
 @click.option("--no-progress", is_flag=True)
 def main(
@@ -294,6 +309,7 @@ def main(
     gt_dir,
     device,
     amp,
+    overlap,
     out_path,
     no_progress,
 ) -> None:
@@ -302,6 +318,10 @@ def main(
     or two roots of <clip>/pha scored clip by clip)."""
     progress = not no_progress
     try:
+        if overlap and not bench_root:
+            raise EvalError(
+                "--overlap applies to --benchmark only (model mode scores clips of 4 as they are)"
+            )
         if pred_dir or gt_dir:
             if not (pred_dir and gt_dir) or checkpoint or manifest or bench_root:
                 raise EvalError(
@@ -318,7 +338,7 @@ def main(
             dev = resolve_device(device)
             model, ckpt = load_model(checkpoint, device=dev)
             amp = resolve_amp(amp, dev)
-            result = evaluate_benchmark(model, bench_root, max_side, max_clips, dev, progress, amp)
+            result = evaluate_benchmark(model, bench_root, max_side, max_clips, dev, progress, amp, overlap)
             report = {
                 "mode": "benchmark",
                 "checkpoint": str(checkpoint),
@@ -327,6 +347,7 @@ def main(
                 "step": ckpt.get("step"),
                 "benchmark": str(bench_root),
                 "clip_len": CLIP_LEN,
+                "overlap": overlap,
                 "max_side": max_side,
                 "amp": amp,
                 **result,

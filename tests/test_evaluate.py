@@ -232,6 +232,35 @@ def test_pair_split_adds_up_to_dtssd_and_is_chunk_invariant():
     assert whole.counts == chunked.counts == {"boundary": 2, "within": 6}  # t = 4, 8 start groups
     assert whole.sums == pytest.approx(chunked.sums)
     assert (whole.sums["boundary"] + whole.sums["within"]) / 9 == pytest.approx(dtssd(pred, gt))
+    # Overlapping groups (matting.infer --overlap 2): the frames say which group they came from,
+    # fed one at a time; a boundary is a change of group.
+    groups = [0, 0, 0, 1, 1, 2, 2, 3, 3]
+    framed = PairSplit(4)
+    for t in range(9):
+        framed.add(pred[t : t + 1], gt[t : t + 1], groups=[groups[t]])
+    assert framed.counts == {"boundary": 3, "within": 5}
+    assert framed.sums["boundary"] + framed.sums["within"] == pytest.approx(
+        whole.sums["boundary"] + whole.sums["within"]
+    )
+
+
+def test_benchmark_with_overlapping_groups(trained_checkpoints, tmp_path):
+    root = _write_rvm_root(tmp_path / "videomatte")
+    args = ["--checkpoint", str(trained_checkpoints["far"]), "--device", "cpu", "--no-progress"]
+    out = tmp_path / "overlap.json"
+    result = CliRunner().invoke(
+        evaluate_cli, [*args, "--benchmark", str(root), "--overlap", "2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    frames = {name: v["frames"] for name, v in report["per_clip"].items()}
+    assert report["overlap"] == 2 and frames == {"0000": 6, "0001": 5} and report["frames"] == 11
+    # Groups start every 2 frames. 6 frames: groups 0-3 and 2-5 give outputs 0,1,2 | 3,4,5;
+    # 5 frames: 0-3 and 2-4 (padded) give 0,1,2 | 3,4. One change of group in each clip.
+    pairs = report["dtssd_by_pair"]["fused"]["pairs"]
+    assert pairs == {"boundary": 2, "within": 7}
+    result = CliRunner().invoke(evaluate_cli, [*args, "--data", str(root), "--overlap", "1"])
+    assert result.exit_code != 0 and "--overlap applies to --benchmark only" in result.output
 
 
 def test_evaluate_a_benchmark_in_rvm_layout_clip_by_clip(trained_checkpoints, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from matting.infer import infer_frames, predict_group
+from matting.infer import infer_frames, predict_group, stream_groups
 from matting.infer import main as infer_cli
 from matting.training.checkpoint import load_model
 from matting.video import FrameReader, read_alpha, read_image, write_alpha
@@ -182,3 +182,45 @@ def test_unreadable_video_is_one_line_on_stderr(trained_checkpoints, tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [f"Error: {bad}: unreadable video (no frame could be decoded)"]
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("overlap", [0, 1, 2, 3])
+def test_overlapping_groups_give_each_frame_once_from_the_group_where_it_sits_deepest(overlap):
+    """Brute force: every frame once, in order, from the group (of those run) in which it lies
+    farthest from the ends (ties: the earlier); every group has 4 frames; state is bounded."""
+    for count in range(1, 12):
+        groups: list[list[int]] = []
+
+        def predict(frames, groups=groups):
+            assert len(frames) == 4
+            groups.append([int(f) for f in frames])
+            g = len(groups) - 1
+            return np.array([(g, p) for p in range(4)])
+
+        out = list(stream_groups(iter(range(count)), predict, 4, overlap))
+        assert [f for f, _, _ in out] == list(range(count))
+        for frame, (g, p), index in out:
+            assert g == index and groups[g][p] == frame
+            depth = {
+                gi: min(grp.index(frame), 3 - grp.index(frame))
+                for gi, grp in enumerate(groups)
+                if frame in grp
+            }
+            best = max(depth.values())
+            assert g == min(gi for gi, d in depth.items() if d == best), (count, frame, groups)
+        starts = [grp[0] for grp in groups]
+        assert starts == list(range(0, 4 * len(groups), 4 - overlap))[: len(groups)]
+    with pytest.raises(ValueError, match="overlap must lie in"):
+        list(stream_groups(iter(range(3)), predict, 4, 4))
+
+
+def test_infer_with_overlap_writes_every_frame(trained_checkpoints, frame_dir, tmp_path):
+    ckpt = str(trained_checkpoints["far"])
+    args = [str(frame_dir), "--checkpoint", ckpt, "--no-progress", "--device", "cpu"]
+    plain = CliRunner().invoke(infer_cli, [*args, "--out", str(tmp_path / "a")])
+    shared = CliRunner().invoke(infer_cli, [*args, "--out", str(tmp_path / "b"), "--overlap", "2"])
+    assert plain.exit_code == 0 and shared.exit_code == 0, shared.output
+    a, b = sorted((tmp_path / "a").iterdir()), sorted((tmp_path / "b").iterdir())
+    assert [p.name for p in a] == [p.name for p in b] and len(a) == len(list(frame_dir.iterdir()))
+    # The first group's first frames come from the same forward pass either way.
+    assert np.array_equal(read_alpha(a[0]), read_alpha(b[0]))
