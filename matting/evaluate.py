@@ -36,7 +36,7 @@ from matting.data import AMatte4KSource
 from matting.data.amatte4k import find_datasets
 from matting.data.color import encode
 from matting.framing import clip_inputs, frames_inputs
-from matting.infer import stream_groups
+from matting.infer import overlap_option, stream_groups
 from matting.metrics import METRICS, dtssd, evaluate_clip
 from matting.precision import amp_option, autocast, resolve_amp
 from matting.training.checkpoint import CheckpointError, load_model
@@ -289,13 +289,7 @@ def _one_dataset(path: str) -> str:
 )
 @click.option("--device", type=str, default="auto", show_default=True)
 @amp_option
-@click.option(
-    "--overlap",
-    type=click.IntRange(0, CLIP_LEN - 1),
-    default=0,
-    show_default=True,
-    help="--benchmark: frames shared by consecutive groups, as matting.infer --overlap.",
-)
+@overlap_option("--benchmark: frames shared by consecutive groups, as matting.infer --overlap.")
 @click.option("--out", "out_path", type=str, default=None, help="Write the JSON report here.")
 @click.option("--no-progress", is_flag=True)
 def main(

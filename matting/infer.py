@@ -127,6 +127,13 @@ def infer_frames(
     return written
 
 
+def overlap_option(help: str):
+    """``--overlap k`` (0 .. GROUP - 1): the frames consecutive groups share (:func:`stream_groups`)."""
+    return click.option(
+        "--overlap", type=click.IntRange(0, GROUP - 1), default=0, show_default=True, help=help
+    )
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source", type=str)
 @click.option("--checkpoint", type=str, required=True, help="Checkpoint written by matting.train.")
@@ -137,13 +144,7 @@ def infer_frames(
 @click.option("--model", "model_name", type=str, default=None, help="Expected model name (checked).")
 @click.option("--stage", type=click.Choice(["cap", "far"]), default=None, help="Default: the checkpoint's.")
 @amp_option
-@click.option(
-    "--overlap",
-    type=click.IntRange(0, GROUP - 1),
-    default=0,
-    show_default=True,
-    help="Frames shared by consecutive groups of 4 (temporal context across group boundaries).",
-)
+@overlap_option("Frames shared by consecutive groups of 4 (temporal context across group boundaries).")
 @click.option("--no-progress", is_flag=True)
 def main(
     source, checkpoint, out_dir, fmt, preview, device, model_name, stage, amp, overlap, no_progress
