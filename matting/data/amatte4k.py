@@ -102,6 +102,7 @@ class AMatte4KSource:
         self.clip_len = clip_len
         self.shots = index_shots(shards)
         self.windows = clip_windows(self.shots, clip_len, stride)
+        self._sizes: dict[str, tuple[int, int]] = {}  # shot id -> (width, height)
         if not self.windows:
             raise ValueError(
                 f"{self.manifest_dir}: split {split!r} has no run of {clip_len} consecutive frames"
@@ -115,25 +116,29 @@ class AMatte4KSource:
         return self.shots[shot_id][start : start + self.clip_len]
 
     def load(self, index: int, rng: np.random.Generator | None = None) -> ShardClip:
-        return ShardClip(self.frames(index), self.name)
+        shot_id, _ = self.windows[index]
+        if shot_id not in self._sizes:  # one header read per shot, not one per clip
+            self._sizes[shot_id] = exrio.data_size(_head(self.shots[shot_id][0].fields["alpha.exr"]))
+        return ShardClip(self.frames(index), self.name, self._sizes[shot_id])
 
 
 class ShardClip:
     """T frames of one shot in the shards, read lazily (a :class:`ClipView`).
 
-    ``context`` reads each frame's ``lowres.exr`` (the frame shrunk in linear light, a few MB
-    at 4K) and shrinks it on to CAP's canvas; ``window`` reads only the EXR tiles under the
+    ``context`` reads each frame's ``lowres.exr`` (the frame as a display shows it, shrunk in
+    linear light, a few MB at 4K) and shrinks it on to CAP's canvas; ``window`` reads only the EXR tiles under the
     window (``render.exrwindow``). Shards written before ``lowres.exr`` existed, or EXRs in a
     layout that reader does not handle, are decoded whole once and kept for the clip.
     """
 
-    def __init__(self, frames: list[Frame], source: str):
+    def __init__(self, frames: list[Frame], source: str, size: tuple[int, int]):
+        """``size``: (width, height) of the shot's frames."""
         self.frames = frames
         self.source = source
         self.frame_keys = tuple(f.key for f in frames)
         self.key = self.frame_keys[0]
         self._full: RawClip | None = None
-        width, height = exrio.data_size(_head(frames[0].fields["alpha.exr"]))
+        width, height = size
         self.shape = (len(frames), height, width)
 
     def full(self) -> RawClip:
