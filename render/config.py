@@ -73,7 +73,8 @@ class DatasetConfig:
     scratch: str | None = None  # render work directories: None = <each node's temp dir>/amatte4k-<dataset>
     worker_memory_gb: float = 0.0  # memory each render actor asks Ray for; 0 = estimated from the resolution
     shard_maxsize: int = 3 << 30
-    hair_strands: int = 6000
+    hair_strands: int = 60000
+    hair_dynamics: bool = True
     denoise: bool = False
     assets: Assets = field(default_factory=Assets)
 

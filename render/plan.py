@@ -17,8 +17,10 @@ import numpy as np
 
 from render.camera import PRESETS, CameraSpec
 from render.config import ConfigError, DatasetConfig
+from render.people.hairstyles import FACIAL_HAIR, STYLES
 
-HAIR_STYLES = ("buzz", "short", "medium", "long", "curly")
+HAIR_STYLES = tuple(STYLES)
+
 # Measured ZIP-compressed bytes per pixel of our EXRs on rendered frames (see docs/usage.md).
 # fg (half RGB + float32 A) is estimated as rgb + alpha, not measured.
 BYTES_PER_PIXEL = {"rgb": 2.7, "alpha": 0.72, "fg": 3.42, "bg": 2.7}
@@ -38,7 +40,7 @@ class CharacterSpec:
     id: str
     phenotype: dict  # anny phenotype parameters in [0, 1]
     skin_melanin: float
-    hair: dict  # style, length (m), curl, density, melanin, redness
+    hair: dict  # style, facial (render.people.hairstyles), density, melanin, redness
     top_color: tuple[float, float, float]
     bottom_color: tuple[float, float, float]
     long_sleeves: bool
@@ -108,19 +110,14 @@ def make_character(seed: int, index: int) -> CharacterSpec:
         "height": _r(rng.uniform(0.3, 0.7)),  # about 1.55 to 1.95 m
         "proportions": _r(rng.uniform(0.3, 0.8)),
     }
-    style = HAIR_STYLES[int(rng.integers(len(HAIR_STYLES)))]
-    length = {
-        "buzz": (0.01, 0.02),
-        "short": (0.04, 0.08),
-        "medium": (0.12, 0.2),
-        "long": (0.25, 0.4),
-        "curly": (0.08, 0.18),
-    }[style]
+    # Every hairstyle equally often over consecutive identities; facial hair on some men
+    # (anny's gender runs from 0, male, to 1, female).
+    style = HAIR_STYLES[index % len(HAIR_STYLES)]
+    facial = FACIAL_HAIR[int(rng.integers(len(FACIAL_HAIR)))] if phenotype["gender"] < 0.5 else "none"
     hair = {
         "style": style,
-        "length": _r(rng.uniform(*length)),
-        "curl": _r(rng.uniform(0.6, 1.0) if style == "curly" else rng.uniform(0.0, 0.25)),
-        "density": _r(rng.uniform(0.6, 1.0)),
+        "facial": facial,
+        "density": _r(rng.uniform(0.75, 1.0)),
         "melanin": _r(rng.uniform(0.05, 1.0)),
         "redness": _r(rng.uniform(0.0, 0.6)),
     }

@@ -247,6 +247,8 @@ def produce_shot(
         "min_coverage": round(float(min(s["coverage"] for s in stats)), 6),
         **{k: _mean([s[k] for s in stats]) for k in LABEL_FIGURES if k in stats[0]},
         "device": renderer.last_device or "unknown",
+        # Strands rendered per kind of hair and the level of detail (backends that grow hair).
+        "hair": getattr(renderer, "last_hair", None),
         "alpha_cost_ratio": (
             round(timing["alpha_pass"] / timing["rgb_pass"], 4)
             if timing.get("rgb_pass") and "alpha_pass" in timing

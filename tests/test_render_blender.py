@@ -63,24 +63,59 @@ def setup(tmp_path_factory):
             shake=0.0,
         ),
         animation=dataclasses.replace(shot.animation, clip="walk", position=(0.0, 0.0)),
+        # Every kind of hair: long hair that swings (dynamics), brows, lashes and a beard.
+        character=dataclasses.replace(
+            shot.character, hair={**shot.character.hair, "style": "long_wavy", "facial": "beard"}
+        ),
     )
     renderer = create_renderer("blender")
     settings = RenderSettings.from_config(cfg, threads=2)
     work = tmp_path_factory.mktemp("render")
-    files = renderer.render_shot(shot, scenes[shot.scene], clips["walk"], settings, work)
+    # Record every time the free hair is set to (the spy calls through).
+    from render.backends.blender.character import HairDriver
+
+    real_set, visits = HairDriver.set, []
+
+    def spy(self, frame):
+        visits.append(frame)
+        real_set(self, frame)
+
+    HairDriver.set = spy
+    try:
+        files = renderer.render_shot(shot, scenes[shot.scene], clips["walk"], settings, work)
+    finally:
+        HairDriver.set = real_set
+    renderer.hair_visits = visits
     frames = [renderer.read_frame(f, settings.passes) for f in files]
     return shot, scenes, clips, renderer, settings, frames, tmp_path_factory
 
 
 def test_files_and_shapes(setup):
-    shot, *_, frames, _ = setup
+    shot, _, _, renderer, _, frames, _ = setup
     assert len(frames) == shot.frame_count == 2
+    # The hair of the shot: every kind grown, at the level of detail of a 128 px frame.
+    assert renderer.last_hair["lod"] == 0.05
+    assert list(renderer.last_hair["strands"]) == ["long_wavy", "brows", "lashes", "beard"]
+    assert renderer.last_hair["free"] == ["long_wavy"]  # simulated; the rest rigid with the head
+
     for fr in frames:
         assert fr.rgb.shape == fr.bg.shape == fr.fg.shape == (128, 72, 3)
         assert fr.alpha.shape == fr.fg_alpha.shape == (128, 72)
         assert fr.rgb.dtype == fr.alpha.dtype == fr.fg.dtype == np.float32
         assert np.isfinite(fr.rgb).all() and np.isfinite(fr.bg).all()
         assert 0.01 < fr.rgb.mean() < 5.0  # exposed like daylight, not black or blown out
+
+
+def test_free_hair_is_set_for_every_frame_and_every_alpha_stratum(setup):
+    shot, _, _, renderer, settings, _, _ = setup
+    k, s = settings.alpha_time_strata, settings.shutter
+    expected = []
+    for i in range(shot.frame_count):
+        frame = 1 + i  # FIRST_FRAME
+        expected.append(frame)  # rgb, fg and bg at the frame (Cycles blurs by the velocity)
+        expected += [frame + s * ((j + 0.5) / k - 0.5) for j in range(k)]  # the α strata
+        expected.append(frame)  # back to the frame
+    assert np.allclose(renderer.hair_visits, expected), renderer.hair_visits
 
 
 def test_alpha_is_zero_outside_one_inside_fractional_at_the_edge(setup):

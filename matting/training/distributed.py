@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -50,9 +51,22 @@ def setup(device_preference: str) -> Runtime:
     return Runtime(rank, world, local, device)
 
 
-def teardown(runtime: Runtime) -> None:
+TEARDOWN_TIMEOUT_S = 300
+
+
+def teardown(runtime: Runtime, together: bool = True) -> None:
+    """Leave the process group; ``together`` (after a run that ended well on every rank) waits
+    for all ranks first: without that barrier a rank can tear Gloo down while another still
+    talks to it, and the late rank aborts at exit ("terminate called without an active
+    exception", seen once in a test on a loaded machine)."""
     if runtime.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if together and dist.get_backend() == "gloo":  # a rank that died late: an error, not a hang
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=TEARDOWN_TIMEOUT_S))
+            elif together:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def gather(obj, runtime: Runtime) -> list:

@@ -390,6 +390,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, progress:
     """Train (or with ``resume`` continue) the run in ``run_dir``; returns the logged records."""
     runtime = distributed.setup(cfg.device)
     try:
-        return Trainer(cfg, Path(run_dir), resume, runtime, progress).run()
-    finally:
-        distributed.teardown(runtime)
+        records = Trainer(cfg, Path(run_dir), resume, runtime, progress).run()
+    except BaseException:
+        distributed.teardown(runtime, together=False)  # the other ranks may never get here
+        raise
+    distributed.teardown(runtime)
+    return records

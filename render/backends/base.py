@@ -31,7 +31,7 @@ class RenderSettings:
     motion_blur: bool
     shutter: float
     threads: int  # 0 = all cores of the process
-    hair_strands: int
+    hair_strands: int  # strands of a full head at full detail (the level of detail keeps fewer)
     denoise: bool
     passes: tuple[str, ...]
     pixel_filter: str = "box"  # box | gaussian | blackman_harris, the same for every layer
@@ -40,6 +40,7 @@ class RenderSettings:
     sampler_seed: int | None = None  # None: the renderer's seed is the shot's seed
     hdri_dir: str | None = None
     device: str = "auto"  # auto | cpu | gpu (render.config.DEVICES)
+    hair_dynamics: bool = True  # long hair swings (render.people.dynamics); False: rigid with the head
 
     # Keys that change how fast a frame is made, not its pixels: kept out of the frame metadata,
     # so shards are byte-identical whatever the cluster looks like.
@@ -65,6 +66,7 @@ class RenderSettings:
             sampler_seed=cfg.sampler_seed,
             hdri_dir=cfg.assets.hdri_dir,
             device=cfg.device,
+            hair_dynamics=cfg.hair_dynamics,
         )
 
     def to_json(self) -> dict:

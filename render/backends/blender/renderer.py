@@ -37,12 +37,19 @@ from mathutils import Matrix, Vector
 from render import exrio
 from render.backends.base import FramePasses, ProgressFn, Renderer, RenderSettings
 from render.backends.blender import materials
-from render.backends.blender.character import animate, build_character, character_collection
+from render.backends.blender.character import (
+    HairDriver,
+    animate,
+    bone_matrices,
+    build_character,
+    character_collection,
+)
 from render.backends.blender.environment import build_environment
 from render.body import BONE_PREFIX, BodyModel
 from render.camera import SENSOR_MM
-from render.hair import make_strands
 from render.layout import clear_for_shot, occluder_for_shot, scene_props
+from render.people import dynamics
+from render.people.hair import colliders, head_hair, level_of_detail
 from render.plan import ShotSpec, rng_for
 from render.timeline import FrameState, frame_states
 
@@ -56,6 +63,18 @@ FOCUS_ALONG_HEAD = 0.45
 def frame_file(workdir: str | os.PathLike, index: int) -> Path:
     """The directory holding shot frame ``index``'s layers (one EXR per pass)."""
     return Path(workdir) / f"frame_{index + FIRST_FRAME:04d}"
+
+
+def _closest_head(states: list[FrameState], body) -> float:
+    """The camera's closest distance to the character's head over the shot (m): the level of
+    detail of the hair follows it (root motion and dolly moves included)."""
+    head_z = (
+        float(body.bone_tails[body.bone_index("Head")][2] + body.bone_heads[body.bone_index("Head")][2]) / 2
+    )
+    return min(
+        float(np.linalg.norm(s.cam_to_world[:3, 3] - np.array([s.root[0], s.root[1], s.root[2] + head_z])))
+        for s in states
+    )
 
 
 def _holdout_dome(radius: float = 900.0) -> bpy.types.Collection:
@@ -112,6 +131,7 @@ class BlenderRenderer(Renderer):
 
     def __init__(self) -> None:
         self._bodies: BodyModel | None = None  # built once per process: anny takes seconds
+        self._hair: HairDriver | None = None
 
     def body_model(self) -> BodyModel:
         if self._bodies is None:
@@ -123,6 +143,7 @@ class BlenderRenderer(Renderer):
         self, shot: ShotSpec, scene_spec: dict, clip: dict, settings: RenderSettings
     ) -> list[FrameState]:
         bpy.ops.wm.read_factory_settings(use_empty=True)
+        self._hair = None
         states = frame_states(shot, clip)
         props = clear_for_shot(scene_props(scene_spec), states)
         if shot.occluder:
@@ -130,16 +151,63 @@ class BlenderRenderer(Renderer):
         build_environment(scene_spec, props, settings.hdri_dir)
 
         body = self.body_model().body(shot.character.phenotype)
-        # Hair belongs to the character identity: the same person has the same hair in every shot.
-        hair_rng = rng_for(0, "hair", json.dumps(asdict(shot.character), sort_keys=True))
-        points, radii = make_strands(body, shot.character.hair, settings.hair_strands, hair_rng)
-        rig = build_character(body, shot.character, points, radii)
+        # Hair belongs to the character identity: the same person has the same hair in every
+        # shot; the level of detail keeps a prefix of its strands (see render.people.strands).
+        key = json.dumps(asdict(shot.character), sort_keys=True)
+        lod = level_of_detail(_closest_head(states, body), shot.camera.focal_mm, shot.resolution)
+        hair = head_hair(body, shot.character.hair, settings.hair_strands, lod, key)
+        rig, free = build_character(body, shot.character, hair, settings.hair_dynamics)
         animate(rig, states, FIRST_FRAME - 1)
+        self._hair = self._simulate_hair(body, hair, rig, free, shot.fps, len(states)) if free else None
+        self.last_hair = {
+            "lod": round(lod, 4),
+            "strands": {g.name: len(g.points) for g in hair},
+            "free": sorted(free),
+        }
         cam = self._camera(shot, states)
         self._focus(shot, settings, cam, rig, len(states))
         self._settings(shot, settings)
         self._view_layers(settings)
         return states
+
+    def _simulate_hair(self, body, hair, rig, free: dict, fps: int, n_keys: int) -> HairDriver:
+        """Run the dynamics of the free hair groups over the shot's keys (guards included) at
+        :data:`dynamics.SUBSTEPS` steps per frame, from the rig's posed bones."""
+        steps = (n_keys - 1) * dynamics.SUBSTEPS + 1  # a multiple of KEEP_EVERY, plus one
+        t0 = FIRST_FRAME - 1
+        times = t0 + np.arange(steps) / dynamics.SUBSTEPS
+        cols = colliders(body)
+        mats = bone_matrices(rig, sorted({"Head", *(c.bone for c in cols)}), times)
+        dt = 1.0 / (fps * dynamics.SUBSTEPS)
+        motions = {}
+        for g in hair:
+            if g.name in free:
+                guides = dynamics.simulate(
+                    g.guide_points,
+                    mats,
+                    cols,
+                    dt,
+                    g.stiffness,
+                    preroll=round(dynamics.PREROLL_S / dt),
+                    pinned=g.pinned,
+                )
+                k = dynamics.KEEP_EVERY
+                motions[g.name] = dynamics.HairMotion(
+                    g.points,
+                    g.owner,
+                    g.guide_points,
+                    guides[::k],
+                    mats["Head"][::k],
+                    t0,
+                    k / dynamics.SUBSTEPS,
+                )
+        return HairDriver(free, motions, fps)
+
+    def _goto(self, frame: int, subframe: float = 0.0) -> None:
+        """Move the scene to a (fractional) frame, free hair included."""
+        bpy.context.scene.frame_set(frame, subframe=subframe)
+        if self._hair is not None:
+            self._hair.set(frame + subframe)
 
     def _camera(self, shot: ShotSpec, states: list[FrameState]) -> bpy.types.Object:
         cam = bpy.data.cameras.new("camera")
@@ -303,7 +371,7 @@ class BlenderRenderer(Renderer):
             for k in range(k_total):
                 centre = frame + settings.shutter * ((k + 0.5) / k_total - 0.5)
                 whole = math.floor(centre)
-                scene.frame_set(whole, subframe=centre - whole)
+                self._goto(whole, centre - whole)
                 c.seed = seeds[k]
                 scene.render.filepath = str(folder / f"alpha_{k}")
                 bpy.ops.render.render(write_still=True)
@@ -315,7 +383,7 @@ class BlenderRenderer(Renderer):
             r.motion_blur_shutter, c.seed, c.use_animated_seed, scene.view_layers[LAYERS["alpha"]].samples = (
                 saved
             )
-            scene.frame_set(frame)
+            self._goto(frame)
         exrio.write_channels(
             folder / "alpha.exr", {n: (v / k_total).astype(np.float32) for n, v in total.items()}
         )
@@ -340,7 +408,7 @@ class BlenderRenderer(Renderer):
         spent = dict.fromkeys(order, 0.0)
         files = []
         for i in range(shot.frame_count):
-            scene.frame_set(FIRST_FRAME + i)
+            self._goto(FIRST_FRAME + i)
             final = frame_file(workdir, i)
             partial = final.with_name("." + final.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
@@ -366,6 +434,7 @@ class BlenderRenderer(Renderer):
             "engine": time.perf_counter() - t1,
             **{f"{k}_pass": v for k, v in spent.items()},
         }
+        self._hair = None  # its arrays and its (now freed) Blender objects
         # Free the render session: with fewer threads than cores, its idle worker thread keeps a
         # core busy (sched_yield, ~0.9 core measured) while the shot is packed and until the next.
         bpy.context.scene.render.use_persistent_data = False

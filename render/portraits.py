@@ -1,0 +1,127 @@
+"""``python -m render.portraits --out people.png``: contact sheets of the people, rendered with
+Cycles in a neutral studio, for looking at them with one's own eyes.
+
+- ``--what hairstyles``: one row per hairstyle on one body: front, three-quarter, back, and a
+  close-up of the head at 4K pixel density (``--px-per-mm``: a 2160×3840 frame spanning 1 m of
+  height has 3.84);
+- ``--what identities``: one row per identity of the dataset's catalog (``--characters``,
+  ``--seed``): front, three-quarter and the close-up.
+
+Strands follow the same level of detail as in the dataset (by pixels per millimetre), so what
+the sheet shows is what a shot at that scale renders.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+
+import click
+import numpy as np
+
+from render.contact_sheet import to_srgb8
+from render.people.hair import LOD_FULL_PX_PER_MM, LOD_MIN, head_hair
+from render.people.hairstyles import STYLES
+from render.plan import make_character
+
+BODY_PX_PER_MM = 0.2  # full-body views: 1.9 m over ~380 px
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+
+    out = tile.copy()
+    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def _lod(px_per_mm: float) -> float:
+    return float(np.clip(px_per_mm / LOD_FULL_PX_PER_MM, LOD_MIN, 1.0))
+
+
+def portrait_row(bodies, spec, strands: int, px_per_mm: float, size: int, samples: int, views) -> list:
+    """Tiles (uint8) of one character: full-body ``views`` (azimuths) and a head close-up."""
+    from render.backends.blender import portrait
+    from render.people.regions import head_frame
+
+    body = bodies.body(spec.phenotype)
+    key = json.dumps(asdict(spec), sort_keys=True)
+    frame = head_frame(body)
+    tiles = []
+    body_h = float(body.vertices[:, 2].max())
+    # Full-body views at their own level of detail, then the close-up at its own.
+    hair = head_hair(body, spec.hair, strands, _lod(BODY_PX_PER_MM * size / 384), key)
+    portrait.setup(body, spec, hair, samples)
+    for az in views:
+        rgba = portrait.shoot((0.0, 0.0, body_h * 0.52), az, body_h * 1.12, 50.0, (size * 9 // 16, size))
+        tiles.append(_label(to_srgb8(rgba[..., :3]), f"{az:+.0f} deg"))
+    hair = head_hair(body, spec.hair, strands, _lod(px_per_mm), key)
+    portrait.setup(body, spec, hair, samples)
+    span = size / (px_per_mm * 1000.0)  # metres the close-up spans at that density
+    # A long lens keeps the camera out of the hair at any density (span · focal / sensor away).
+    # The crown's edge a third from the top: hair against the background.
+    top = frame.centre + np.array([0.0, 0.0, frame.radii[2] + 0.03 - span / 6])
+    rgba = portrait.shoot(tuple(top), 35.0, span, 500.0, (size, size), transparent=True)
+    grey = np.full(rgba.shape[:2] + (3,), 0.18, np.float32)
+    over = rgba[..., :3] + (1 - rgba[..., 3:]) * grey  # premultiplied over a grey card
+    tiles.append(_label(to_srgb8(over), f"close-up {px_per_mm:g} px/mm"))
+    tiles.append(_label(to_srgb8(np.repeat(rgba[..., 3:], 3, -1)), "alpha"))
+    return tiles
+
+
+def _rows_to_sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
+    """Rows of tiles (uint8) padded into one sheet."""
+    h = max(t.shape[0] for r in rows for t in r)
+    lines = []
+    for r in rows:
+        padded = [np.pad(t, ((0, h - t.shape[0]), (0, 4), (0, 0))) for t in r]
+        line = np.concatenate(padded, axis=1)
+        lines.append(line)
+    w = max(line.shape[1] for line in lines)
+    lines = [np.pad(line, ((0, 4), (0, w - line.shape[1]), (0, 0))) for line in lines]
+    return np.concatenate(lines, axis=0)
+
+
+@click.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write")
+@click.option("--what", type=click.Choice(["hairstyles", "identities"]), default="hairstyles")
+@click.option("--seed", default=0, show_default=True, help="dataset seed (identities)")
+@click.option("--characters", default=30, show_default=True, help="identities to draw")
+@click.option("--strands", default=60000, show_default=True, help="strands of a full head (hair_strands)")
+@click.option("--px-per-mm", default=3.84, show_default=True, help="close-up pixel density at the head")
+@click.option("--size", default=384, show_default=True, help="tile height in pixels")
+@click.option("--samples", default=32, show_default=True)
+def main(out, what, seed, characters, strands, px_per_mm, size, samples) -> None:
+    import cv2
+    from tqdm import tqdm
+
+    from render.body import BodyModel
+
+    bodies = BodyModel()
+    if what == "hairstyles":
+        base = make_character(seed, 0)
+        # One woman (anny's gender 1) of middle age and build wears every style.
+        neutral = {**base.phenotype, "gender": 1.0, "age": 0.7, "weight": 0.5, "muscle": 0.5}
+        specs = [
+            replace(base, id=name, phenotype=neutral, hair={**base.hair, "style": name, "facial": "none"})
+            for name in STYLES
+        ]
+        views = (0.0, 40.0, 180.0)
+    else:
+        specs = [make_character(seed, i) for i in range(characters)]
+        views = (0.0, 40.0)
+    rows = []
+    for spec in tqdm(specs, desc=what, unit="row"):
+        tiles = portrait_row(bodies, spec, strands, px_per_mm, size, samples, views)
+        title = f"{spec.id}: {spec.hair['style']}" + (
+            f", {spec.hair['facial']}" if spec.hair.get("facial", "none") != "none" else ""
+        )
+        rows.append([_label(tiles[0], title), *tiles[1:]])
+    sheet = _rows_to_sheet(rows)
+    cv2.imwrite(out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    click.echo(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]}, {len(rows)} rows)")
+
+
+if __name__ == "__main__":
+    main()
