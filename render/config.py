@@ -54,7 +54,7 @@ class DatasetConfig:
     fstop: tuple[float, float] = (1.8, 8.0)
     motion_blur: bool = True
     shutter: float = 0.5
-    characters: int = 30
+    characters: int = 48
     val_fraction: float = 0.05
     passes: tuple[str, ...] = ("rgb", "alpha", "fg", "bg")
     backend: str = "blender"

@@ -17,9 +17,11 @@ import numpy as np
 
 from render.camera import PRESETS, CameraSpec
 from render.config import ConfigError, DatasetConfig
-from render.people.hairstyles import FACIAL_HAIR, STYLES
+from render.people.hairstyles import STYLES
+from render.people.identities import CharacterSpec, identity
 
 HAIR_STYLES = tuple(STYLES)
+__all__ = ["CharacterSpec", "ShotSpec", "AnimationSpec", "plan_shots"]
 
 # Measured ZIP-compressed bytes per pixel of our EXRs on rendered frames (see docs/usage.md).
 # fg (half RGB + float32 A) is estimated as rgb + alpha, not measured.
@@ -36,23 +38,34 @@ def _r(x: float, nd: int = 4) -> float:
 
 
 @dataclass(frozen=True)
-class CharacterSpec:
-    id: str
-    phenotype: dict  # anny phenotype parameters in [0, 1]
-    skin_melanin: float
-    hair: dict  # style, facial (render.people.hairstyles), density, melanin, redness
-    top_color: tuple[float, float, float]
-    bottom_color: tuple[float, float, float]
-    long_sleeves: bool
-
-
-@dataclass(frozen=True)
 class AnimationSpec:
     clip: str
     start: float  # seconds into the clip at the shot's first frame
     speed: float  # playback rate
     heading_deg: float
     position: tuple[float, float]
+
+
+def _legacy_character(ch: dict) -> dict:
+    """A character entry of a plan written before garments (painted ``top_color``,
+    ``bottom_color``, ``long_sleeves``) in today's fields, so older datasets stay readable."""
+    if "outfit" in ch or "top_color" not in ch:
+        return ch
+    ch = dict(ch)
+
+    def cloth(kind: str, color) -> dict:
+        return {"kind": kind, "fabric": "weave", "color": list(color), "color2": list(color), "seed": 0.0}
+
+    ch["outfit"] = {
+        "top": cloth("shirt" if ch["long_sleeves"] else "tshirt", ch.pop("top_color")),
+        "outer": None,
+        "bottom": cloth("trousers", ch.pop("bottom_color")),
+        "shoes": {**cloth("shoes", (0.05, 0.045, 0.04)), "fabric": "leather"},
+        "sleeves": "long" if ch.pop("long_sleeves") else "short",
+    }
+    ch.setdefault("accessories", {})
+    ch.setdefault("traits", {})
+    return ch
 
 
 @dataclass(frozen=True)
@@ -77,8 +90,7 @@ class ShotSpec:
     def from_json(d: dict) -> ShotSpec:
         cam = dict(d["camera"])
         cam["shake_phase"] = tuple(cam["shake_phase"])
-        ch = dict(d["character"])
-        ch["top_color"], ch["bottom_color"] = tuple(ch["top_color"]), tuple(ch["bottom_color"])
+        ch = _legacy_character(dict(d["character"]))
         an = dict(d["animation"])
         an["position"] = tuple(an["position"])
         return ShotSpec(
@@ -90,46 +102,6 @@ class ShotSpec:
                 "animation": AnimationSpec(**an),
             }
         )
-
-
-def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
-    i = int(h * 6) % 6
-    f = h * 6 - int(h * 6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
-    return (_r(rgb[0]), _r(rgb[1]), _r(rgb[2]))
-
-
-def make_character(seed: int, index: int) -> CharacterSpec:
-    rng = rng_for(seed, "character", index)
-    phenotype = {
-        "gender": _r(rng.uniform(0, 1)),
-        "age": _r(rng.uniform(0.55, 0.95)),  # adults (anny: 0.5 ≈ 25 years)
-        "muscle": _r(rng.uniform(0.2, 0.8)),
-        "weight": _r(rng.uniform(0.2, 0.8)),
-        "height": _r(rng.uniform(0.3, 0.7)),  # about 1.55 to 1.95 m
-        "proportions": _r(rng.uniform(0.3, 0.8)),
-    }
-    # Every hairstyle equally often over consecutive identities; facial hair on some men
-    # (anny's gender runs from 0, male, to 1, female).
-    style = HAIR_STYLES[index % len(HAIR_STYLES)]
-    facial = FACIAL_HAIR[int(rng.integers(len(FACIAL_HAIR)))] if phenotype["gender"] < 0.5 else "none"
-    hair = {
-        "style": style,
-        "facial": facial,
-        "density": _r(rng.uniform(0.75, 1.0)),
-        "melanin": _r(rng.uniform(0.05, 1.0)),
-        "redness": _r(rng.uniform(0.0, 0.6)),
-    }
-    return CharacterSpec(
-        id=f"char{index:02d}",
-        phenotype=phenotype,
-        skin_melanin=_r(rng.uniform(0, 1)),
-        hair=hair,
-        top_color=_hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.1, 0.8), rng.uniform(0.15, 0.85)),
-        bottom_color=_hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.05, 0.6), rng.uniform(0.05, 0.6)),
-        long_sleeves=bool(rng.uniform() < 0.5),
-    )
 
 
 def _camera(rng: np.random.Generator) -> CameraSpec:
@@ -175,7 +147,7 @@ def plan_shots(cfg: DatasetConfig, scene_names: list[str], clip_names: list[str]
     if cfg.val_fraction > 0 and cfg.cams >= 2:
         n_val = max(1, n_val)
     val = {int(i) for i in rng_for(cfg.seed, "split").permutation(cfg.cams)[:n_val]}
-    characters = [make_character(cfg.seed, c) for c in range(cfg.characters)]
+    characters = [identity(c) for c in range(cfg.characters)]  # the catalog's first N
     shots = []
     for i in range(cfg.cams):
         rng = rng_for(cfg.seed, "shot", i)

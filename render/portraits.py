@@ -4,8 +4,8 @@ Cycles in a neutral studio, for looking at them with one's own eyes.
 - ``--what hairstyles``: one row per hairstyle on one body: front, three-quarter, back, and a
   close-up of the head at 4K pixel density (``--px-per-mm``: a 2160×3840 frame spanning 1 m of
   height has 3.84);
-- ``--what identities``: one row per identity of the dataset's catalog (``--characters``,
-  ``--seed``): front, three-quarter and the close-up.
+- ``--what identities``: one row per identity of the catalog (the first ``--characters``, or
+  ``--ids``): front, three-quarter, back and the close-up, with the identity's traits.
 
 Strands follow the same level of detail as in the dataset (by pixels per millimetre), so what
 the sheet shows is what a shot at that scale renders.
@@ -22,17 +22,18 @@ import numpy as np
 from render.contact_sheet import to_srgb8
 from render.people.hair import LOD_FULL_PX_PER_MM, LOD_MIN, head_hair
 from render.people.hairstyles import STYLES
-from render.plan import make_character
+from render.people.identities import catalog, identity
 
 BODY_PX_PER_MM = 0.2  # full-body views: 1.9 m over ~380 px
 
 
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
+def _label(tile: np.ndarray, text: str, line: int = 0) -> np.ndarray:
     import cv2
 
     out = tile.copy()
-    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    y = 18 + 18 * line
+    cv2.putText(out, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -51,12 +52,14 @@ def portrait_row(bodies, spec, strands: int, px_per_mm: float, size: int, sample
     tiles = []
     body_h = float(body.vertices[:, 2].max())
     # Full-body views at their own level of detail, then the close-up at its own.
-    hair = head_hair(body, spec.hair, strands, _lod(BODY_PX_PER_MM * size / 384), key)
+    hair = head_hair(
+        body, spec.hair, strands, _lod(BODY_PX_PER_MM * size / 384), key, spec.accessories.get("hat", "none")
+    )
     portrait.setup(body, spec, hair, samples)
     for az in views:
         rgba = portrait.shoot((0.0, 0.0, body_h * 0.52), az, body_h * 1.12, 50.0, (size * 9 // 16, size))
         tiles.append(_label(to_srgb8(rgba[..., :3]), f"{az:+.0f} deg"))
-    hair = head_hair(body, spec.hair, strands, _lod(px_per_mm), key)
+    hair = head_hair(body, spec.hair, strands, _lod(px_per_mm), key, spec.accessories.get("hat", "none"))
     portrait.setup(body, spec, hair, samples)
     span = size / (px_per_mm * 1000.0)  # metres the close-up spans at that density
     # A long lens keeps the camera out of the hair at any density (span · focal / sensor away).
@@ -86,13 +89,15 @@ def _rows_to_sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
 @click.command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write")
 @click.option("--what", type=click.Choice(["hairstyles", "identities"]), default="hairstyles")
-@click.option("--seed", default=0, show_default=True, help="dataset seed (identities)")
-@click.option("--characters", default=30, show_default=True, help="identities to draw")
+@click.option(
+    "--characters", default=48, show_default=True, help="identities to draw (the catalog's first N)"
+)
+@click.option("--ids", default="", help="comma-separated catalog indices instead (e.g. 0,4,9)")
 @click.option("--strands", default=60000, show_default=True, help="strands of a full head (hair_strands)")
 @click.option("--px-per-mm", default=3.84, show_default=True, help="close-up pixel density at the head")
 @click.option("--size", default=384, show_default=True, help="tile height in pixels")
 @click.option("--samples", default=32, show_default=True)
-def main(out, what, seed, characters, strands, px_per_mm, size, samples) -> None:
+def main(out, what, characters, ids, strands, px_per_mm, size, samples) -> None:
     import cv2
     from tqdm import tqdm
 
@@ -100,23 +105,36 @@ def main(out, what, seed, characters, strands, px_per_mm, size, samples) -> None
 
     bodies = BodyModel()
     if what == "hairstyles":
-        base = make_character(seed, 0)
-        # One woman (anny's gender 1) of middle age and build wears every style.
-        neutral = {**base.phenotype, "gender": 1.0, "age": 0.7, "weight": 0.5, "muscle": 0.5}
+        base = identity(0)
+        # One woman (anny's gender 1) of middle age and build, no hat, wears every style.
+        neutral = {**base.phenotype, "gender": 1.0, "age": 0.75, "weight": 0.5, "muscle": 0.5}
+        plain = dict.fromkeys(base.accessories, "none")
         specs = [
-            replace(base, id=name, phenotype=neutral, hair={**base.hair, "style": name, "facial": "none"})
+            replace(
+                base,
+                id=name,
+                phenotype=neutral,
+                hair={**base.hair, "style": name, "facial": "none"},
+                accessories=plain,
+            )
             for name in STYLES
         ]
         views = (0.0, 40.0, 180.0)
     else:
-        specs = [make_character(seed, i) for i in range(characters)]
-        views = (0.0, 40.0)
+        specs = [identity(int(i)) for i in ids.split(",")] if ids else catalog(characters)
+        views = (0.0, 40.0, 180.0)
     rows = []
     for spec in tqdm(specs, desc=what, unit="row"):
         tiles = portrait_row(bodies, spec, strands, px_per_mm, size, samples, views)
         title = f"{spec.id}: {spec.hair['style']}" + (
             f", {spec.hair['facial']}" if spec.hair.get("facial", "none") != "none" else ""
         )
+        if what == "identities":
+            t = spec.traits
+            title = f"{spec.id} {t['sex']} {t['years']:.0f}y skin {t['skin']}"
+            tiles[1] = _label(tiles[1], spec.hair["style"], line=1)
+            wear = [g["kind"] for g in spec.outfit.values() if isinstance(g, dict) and g["kind"] != "shoes"]
+            tiles[2] = _label(tiles[2], "+".join(wear), line=1)
         rows.append([_label(tiles[0], title), *tiles[1:]])
     sheet = _rows_to_sheet(rows)
     cv2.imwrite(out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))

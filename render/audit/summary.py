@@ -47,8 +47,12 @@ def _at(d: object, *path: str) -> str:
     return str(d) if d is not None else "?"
 
 
+COUNTED = ("scene", "identity", "action", "preset", "hairstyle", "skin", "sex", "age")
+
+
 def shot_attributes(plan: dict | None) -> dict[str, str]:
-    """The attributes a shot is counted under: scene, split, identity, action, preset, hair."""
+    """The attributes a shot is counted under: scene, split, identity, action, preset, hair, and
+    the identity's traits (skin tone bin, sex, age group)."""
     return {
         "scene": _at(plan, "scene"),
         "split": _at(plan, "split"),
@@ -56,6 +60,9 @@ def shot_attributes(plan: dict | None) -> dict[str, str]:
         "action": _at(plan, "animation", "clip"),
         "preset": _at(plan, "camera", "preset"),
         "hairstyle": _at(plan, "character", "hair", "style"),
+        "skin": _at(plan, "character", "traits", "skin"),
+        "sex": _at(plan, "character", "traits", "sex"),
+        "age": _at(plan, "character", "traits", "age"),
     }
 
 
@@ -75,7 +82,7 @@ def summarize(
     for sid, rec in sorted(records.items()):
         attrs = shot_attributes(plan.get(sid))
         split = dist.setdefault(attrs["split"], {})
-        for what in ("scene", "identity", "action", "preset", "hairstyle"):
+        for what in COUNTED:
             cell = split.setdefault(what, {}).setdefault(attrs[what], [0, 0])
             cell[0] += 1
             cell[1] += rec.frames

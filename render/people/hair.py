@@ -9,6 +9,7 @@ import numpy as np
 from render.body import BodyData
 from render.camera import SENSOR_MM
 from render.people import regions
+from render.people.accessories import hat_brim
 from render.people.dynamics import Collider
 from render.people.hairstyles import recipe
 from render.people.strands import HairGroup, grow
@@ -30,10 +31,13 @@ def level_of_detail(distance_m: float, focal_mm: float, resolution: tuple[int, i
     return float(np.clip(px_per_mm / LOD_FULL_PX_PER_MM, LOD_MIN, 1.0))
 
 
-def head_hair(body: BodyData, hair: dict, full: int, lod: float, key: str) -> list[HairGroup]:
+def head_hair(
+    body: BodyData, hair: dict, full: int, lod: float, key: str, hat: str = "none"
+) -> list[HairGroup]:
     """The hair groups of an identity. ``hair``: ``style``, ``facial`` (none | stubble | beard),
     ``density``; ``full``: strands of a full head of the style at full detail; ``lod`` in (0, 1];
-    ``key``: the identity's stable text (its random streams derive from it)."""
+    ``key``: the identity's stable text (its random streams derive from it); ``hat``: scalp
+    strands rooted under a hat (above its brim) are not grown."""
     frame = regions.head_frame(body)
     kinds = [hair["style"], "brows", "lashes"]
     if hair.get("facial", "none") != "none":
@@ -46,13 +50,17 @@ def head_hair(body: BodyData, hair: dict, full: int, lod: float, key: str) -> li
         # Each kind has its own stream: adding a beard does not move a single scalp strand.
         g = grow(body, frame, kind, n, keep, rng_for(0, "hair", key, kind), keep_out=body_colliders)
         widen = n / max(keep, 1)
+        shown = np.ones(len(g.points), bool)
+        if hat != "none" and kind == hair["style"]:
+            point, normal = hat_brim(frame)
+            shown = ((g.points - point) @ normal < 0).all(axis=1)  # no point under the hat
         groups.append(
             HairGroup(
                 name=g.name,
-                points=g.points,
-                radii=g.radii * widen,
+                points=g.points[shown],
+                radii=g.radii[shown] * widen,
                 guide_points=g.guide_points,
-                owner=g.owner,
+                owner=g.owner[shown],
                 dynamic=g.dynamic,
                 stiffness=g.stiffness,
                 pinned=g.pinned,

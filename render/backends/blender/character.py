@@ -13,15 +13,11 @@ from mathutils import Euler, Matrix, Quaternion
 from render.backends.blender import materials
 from render.body import BONE_PREFIX, BodyData
 from render.people.dynamics import HairMotion
+from render.people.garments import Piece, dense_weights
 from render.people.strands import HairGroup
+from render.people.wear import Worn, dress
 from render.plan import CharacterSpec
 from render.timeline import FrameState
-
-# Which material a face gets, from the bone that moves it most.
-SKIN_BONES = ("Head", "Neck", "Hand", "Thumb", "Index", "Middle", "Ring", "Pinky", "Eye", "HeadTop")
-SHOE_BONES = ("Foot", "Toe")
-PANTS_BONES = ("Hips", "UpLeg", "Leg")
-SLOT_SKIN, SLOT_TOP, SLOT_BOTTOM, SLOT_SHOES = range(4)
 
 
 def character_collection() -> bpy.types.Collection:
@@ -30,19 +26,6 @@ def character_collection() -> bpy.types.Collection:
         col = bpy.data.collections.new("character")
         bpy.context.scene.collection.children.link(col)
     return col
-
-
-def material_slot(bone: str, long_sleeves: bool) -> int:
-    short = bone.removeprefix(BONE_PREFIX)
-    if any(k in short for k in SKIN_BONES):
-        return SLOT_SKIN
-    if any(k in short for k in SHOE_BONES):
-        return SLOT_SHOES
-    if any(short.endswith(k) for k in PANTS_BONES):
-        return SLOT_BOTTOM
-    if "ForeArm" in short and not long_sleeves:
-        return SLOT_SKIN
-    return SLOT_TOP
 
 
 def _armature(body: BodyData, col: bpy.types.Collection) -> bpy.types.Object:
@@ -68,32 +51,56 @@ def _armature(body: BodyData, col: bpy.types.Collection) -> bpy.types.Object:
     return obj
 
 
-def _body_mesh(body: BodyData, spec: CharacterSpec, rig: bpy.types.Object, col) -> bpy.types.Object:
-    mesh = bpy.data.meshes.new("body")
-    mesh.from_pydata(body.vertices.tolist(), [], body.faces.tolist())
-    mesh.polygons.foreach_set("use_smooth", [True] * len(mesh.polygons))
-    for mat in (
-        materials.skin("skin", spec.skin_melanin),
-        materials.noisy("top", spec.top_color, roughness=0.85, scale=60.0, bump=0.05),
-        materials.noisy("bottom", spec.bottom_color, roughness=0.8, scale=60.0, bump=0.05),
-        materials.plain("shoes", (0.05, 0.045, 0.04), roughness=0.4),
-    ):
-        mesh.materials.append(mat)
-    dominant = body.dominant_bone()
-    slot_of_bone = [material_slot(n, spec.long_sleeves) for n in body.bone_names]
-    face_bone = dominant[body.faces[:, 0]]
-    mesh.polygons.foreach_set("material_index", [slot_of_bone[b] for b in face_bone])
-    mesh.update()
-    obj = bpy.data.objects.new("body", mesh)
-    col.objects.link(obj)
+def _skin(obj: bpy.types.Object, bones, weights: np.ndarray, rig: bpy.types.Object) -> None:
+    """Vertex groups from ``weights`` (V, B) over ``bones`` and an Armature modifier on ``rig``."""
+    for j in np.nonzero(weights.max(axis=0) > 0)[0]:
+        group = obj.vertex_groups.new(name=bones[j])
+        col = weights[:, j]
+        for v in np.nonzero(col > 0)[0]:
+            group.add([int(v)], float(col[v]), "REPLACE")
     obj.parent = rig
-    groups = [obj.vertex_groups.new(name=n) for n in body.bone_names]
-    for v in range(len(body.vertices)):
-        for b, w in zip(body.skin_bones[v], body.skin_weights[v], strict=True):
-            if w > 0:
-                groups[int(b)].add([v], float(w), "REPLACE")
     mod = obj.modifiers.new("rig", "ARMATURE")
     mod.object = rig
+
+
+def _mesh(name: str, vertices: np.ndarray, faces: np.ndarray, material, col) -> bpy.types.Object:
+    """A smooth-shaded mesh with a ``rest`` attribute (its rest-pose positions, m), which
+    the materials read so textures stay on the surface as it deforms."""
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(vertices.tolist(), [], faces.tolist())
+    mesh.polygons.foreach_set("use_smooth", [True] * len(mesh.polygons))
+    rest = mesh.attributes.new("rest", "FLOAT_VECTOR", "POINT")
+    rest.data.foreach_set("vector", vertices.astype(np.float32).ravel())
+    mesh.materials.append(material)
+    mesh.update()
+    obj = bpy.data.objects.new(name, mesh)
+    col.objects.link(obj)
+    return obj
+
+
+def _body_mesh(body: BodyData, spec: CharacterSpec, rig, col, keep_faces: np.ndarray) -> bpy.types.Object:
+    """The skin: the body's faces that no garment hides (``keep_faces`` (F,) bool)."""
+    faces = body.faces[keep_faces]
+    obj = _mesh("body", body.vertices, faces, materials.skin("skin", spec.skin_melanin), col)
+    _skin(obj, body.bone_names, dense_weights(body), rig)
+    return obj
+
+
+def _piece(piece: Piece, rig: bpy.types.Object, col) -> bpy.types.Object:
+    """A garment or accessory: its own mesh, skinned to ``rig``, with cloth thickness."""
+    s = piece.spec
+    if "fabric" in s:
+        mat = materials.fabric(piece.name, s["fabric"], s["color"], s["color2"], seed=s.get("seed", 0.0))
+    else:
+        mat = materials.plain(
+            piece.name, s.get("color", (0.05, 0.05, 0.05)), s.get("roughness", 0.4), s.get("metallic", 0.0)
+        )
+    obj = _mesh(piece.name, piece.vertices, piece.faces, mat, col)
+    _skin(obj, piece.bones, piece.weights, rig)
+    if piece.thickness > 0:
+        solid = obj.modifiers.new("cloth", "SOLIDIFY")
+        solid.thickness = piece.thickness
+        solid.offset = 1.0  # outwards: the inner face stays at the garment's ease
     return obj
 
 
@@ -122,14 +129,17 @@ def _parent_to_head(obj: bpy.types.Object, rig: bpy.types.Object) -> None:
 
 
 def build_character(
-    body: BodyData, spec: CharacterSpec, hair: list[HairGroup], dynamic: bool
+    body: BodyData, spec: CharacterSpec, hair: list[HairGroup], dynamic: bool, worn: Worn | None = None
 ) -> tuple[bpy.types.Object, dict[str, bpy.types.Object]]:
     """The armature object (the character's root) and the hair objects whose strands move on
     their own (``dynamic`` groups, when ``dynamic``), by group name. Every other hair group is
-    parented to the head."""
+    parented to the head. ``worn``: garments and accessories (default: made from ``spec``)."""
     col = character_collection()
     rig = _armature(body, col)
-    _body_mesh(body, spec, rig, col)
+    worn = worn if worn is not None else dress(body, spec)
+    _body_mesh(body, spec, rig, col, worn.body_faces)
+    for piece in worn.pieces:
+        _piece(piece, rig, col)
     material = materials.hair("hair", spec.hair["melanin"], spec.hair["redness"])
     free = {}
     for group in hair:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import bpy
 
 
@@ -17,6 +19,19 @@ def _object_coords(tree: bpy.types.NodeTree, scale: float) -> bpy.types.NodeSock
     mapping = tree.nodes.new("ShaderNodeMapping")
     mapping.inputs["Scale"].default_value = (scale, scale, scale)
     tree.links.new(coords.outputs["Object"], mapping.inputs["Vector"])
+    return mapping.outputs["Vector"]
+
+
+def rest_coords(tree: bpy.types.NodeTree, scale: float) -> bpy.types.NodeSocket:
+    """Texture coordinates from the mesh's ``rest`` attribute (rest-pose positions, m) times
+    ``scale``: a pattern stays on the surface as the armature deforms it (Object coordinates
+    would swim)."""
+    attr = tree.nodes.new("ShaderNodeAttribute")
+    attr.attribute_type = "GEOMETRY"
+    attr.attribute_name = "rest"
+    mapping = tree.nodes.new("ShaderNodeMapping")
+    mapping.inputs["Scale"].default_value = (scale, scale, scale)
+    tree.links.new(attr.outputs["Vector"], mapping.inputs["Vector"])
     return mapping.outputs["Vector"]
 
 
@@ -131,7 +146,7 @@ def skin(name: str, melanin: float) -> bpy.types.Material:
     mat, tree, bsdf = _new(name)
     noise = tree.nodes.new("ShaderNodeTexNoise")
     noise.inputs["Scale"].default_value = 30.0
-    tree.links.new(_object_coords(tree, 1.0), noise.inputs["Vector"])
+    tree.links.new(rest_coords(tree, 1.0), noise.inputs["Vector"])  # stays on the moving skin
     tree.links.new(
         _mix_colors(tree, noise.outputs["Fac"], tuple(c * 0.9 for c in color), color),
         bsdf.inputs["Base Color"],
@@ -178,4 +193,109 @@ def coverage_emission(name: str = "alpha_override") -> bpy.types.Material:
     em.inputs["Strength"].default_value = 1.0
     tree.links.new(em.outputs[0], out.inputs["Surface"])
     mat.cycles.emission_sampling = "NONE"  # not a light: no light tree over the character's triangles
+    return mat
+
+
+FABRICS = ("weave", "denim", "knit", "print", "leather")
+
+
+def _wave(tree, vec, period_m: float, direction: str, profile: str = "SIN", distortion: float = 0.0):
+    """Bands with a period of ``period_m`` metres (Blender's Wave texture's phase is 20 x along
+    an axis and 10 (x + y + z) along the diagonal, whose gradient is 10 √3 per metre)."""
+    w = tree.nodes.new("ShaderNodeTexWave")
+    w.wave_type = "BANDS"
+    w.bands_direction = direction
+    w.wave_profile = profile
+    w.inputs["Scale"].default_value = (
+        2 * math.pi / ((10.0 * math.sqrt(3.0) if direction == "DIAGONAL" else 20.0) * period_m)
+    )
+    w.inputs["Distortion"].default_value = distortion
+    tree.links.new(vec, w.inputs["Vector"])
+    return w.outputs["Fac"]
+
+
+def _math(tree, op: str, a, b=None) -> bpy.types.NodeSocket:
+    m = tree.nodes.new("ShaderNodeMath")
+    m.operation = op
+    for i, x in enumerate((a, b)):
+        if x is None:
+            continue
+        if isinstance(x, (int, float)):
+            m.inputs[i].default_value = float(x)
+        else:
+            tree.links.new(x, m.inputs[i])
+    return m.outputs[0]
+
+
+def fabric(
+    name: str, pattern: str, color, color2, scale: float = 1.0, seed: float = 0.0
+) -> bpy.types.Material:
+    """Cloth: ``weave`` (plain-weave cotton, threads ~1 mm), ``denim`` (twill: diagonal ribs,
+    ``color`` warp over a lighter ``color2`` weft, faded in patches), ``knit`` (rows of stitches
+    ~3 mm, soft sheen), ``print`` (a two-colour motif at centimetre scale chosen by ``seed``:
+    stripes, checks, dots or blots, over a fine weave) or ``leather``. Coordinates come from the
+    mesh's ``rest`` attribute; every pattern varies in value at low frequency."""
+    if pattern not in FABRICS:
+        raise ValueError(f"fabric pattern {pattern!r} not in {FABRICS}")
+    mat, tree, bsdf = _new(name)
+    vec = rest_coords(tree, 1.0)
+    c1, c2 = tuple(color), tuple(color2)
+    # Thread-scale structure: a height in [0, 1] and a colour factor.
+    if pattern in ("weave", "print"):
+        warp = _wave(tree, vec, 0.001 * scale, "X")  # 1 mm threads
+        weft = _wave(tree, vec, 0.001 * scale, "Z")
+        height = _math(tree, "MAXIMUM", warp, weft)
+        fac = _math(tree, "MULTIPLY", warp, 0.25)
+    elif pattern == "denim":
+        rib = _wave(tree, vec, 0.0012 * scale, "DIAGONAL", "SAW")
+        height = rib
+        fac = _math(tree, "MULTIPLY", rib, 0.55)
+    elif pattern == "knit":
+        rows = _wave(tree, vec, 0.003 * scale, "Z", "SIN", distortion=1.5)
+        cols = _wave(tree, vec, 0.0035 * scale, "X", "TRI")
+        height = _math(tree, "MULTIPLY", rows, cols)
+        fac = _math(tree, "MULTIPLY", height, 0.3)
+    else:  # leather grain
+        vor = tree.nodes.new("ShaderNodeTexVoronoi")
+        vor.inputs["Scale"].default_value = 1.0 / (0.0015 * scale)
+        tree.links.new(vec, vor.inputs["Vector"])
+        height = vor.outputs["Distance"]
+        fac = _math(tree, "MULTIPLY", height, 0.08)
+    if pattern == "print":
+        motif = ("stripes", "checks", "dots", "blots")[int(seed * 4) % 4]
+        if motif == "stripes":
+            f = _wave(tree, vec, 0.03 * scale, "X", "SIN")
+            fac = _math(tree, "GREATER_THAN", f, 0.5)
+        elif motif == "checks":
+            chk = tree.nodes.new("ShaderNodeTexChecker")
+            chk.inputs["Scale"].default_value = 1.0 / (0.04 * scale)
+            tree.links.new(vec, chk.inputs["Vector"])
+            fac = chk.outputs["Fac"]
+        else:
+            vor = tree.nodes.new("ShaderNodeTexVoronoi")
+            vor.inputs["Scale"].default_value = 1.0 / ((0.02 if motif == "dots" else 0.05) * scale)
+            vor.inputs["Randomness"].default_value = 0.3 if motif == "dots" else 1.0
+            tree.links.new(vec, vor.inputs["Vector"])
+            fac = _math(tree, "LESS_THAN", vor.outputs["Distance"], 0.25 if motif == "dots" else 0.4)
+    base = _mix_colors(tree, fac, c1, c2)
+    # Low-frequency value variation (±10 %): wear, dye, folds' dust.
+    noise = tree.nodes.new("ShaderNodeTexNoise")
+    noise.inputs["Scale"].default_value = 8.0
+    noise.inputs["Detail"].default_value = 3.0
+    tree.links.new(vec, noise.inputs["Vector"])
+    vary = tree.nodes.new("ShaderNodeMix")
+    vary.data_type = "RGBA"
+    vary.blend_type = "MULTIPLY"
+    vary.inputs["Factor"].default_value = 1.0
+    tree.links.new(base, vary.inputs["A"])
+    tree.links.new(
+        _mix_colors(tree, noise.outputs["Fac"], (0.85, 0.85, 0.85), (1.1, 1.1, 1.1)), vary.inputs["B"]
+    )
+    tree.links.new(vary.outputs["Result"], bsdf.inputs["Base Color"])
+    leather = pattern == "leather"
+    bsdf.inputs["Roughness"].default_value = 0.45 if leather else 0.85
+    if not leather:
+        bsdf.inputs["Sheen Weight"].default_value = 0.4 if pattern == "knit" else 0.15
+        bsdf.inputs["Sheen Roughness"].default_value = 0.5
+    _bump(tree, height, bsdf, 0.05 if leather else 0.15)
     return mat

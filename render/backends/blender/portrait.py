@@ -47,7 +47,7 @@ def setup(body: BodyData, spec: CharacterSpec, hair: list[HairGroup], samples: i
         ("rim", "AREA", 120.0, (0.4, 1.4, height + 0.5), 0.8),
     ):
         _light(name, kind, energy, loc, (0.0, 0.0, height - 0.25), size)
-    bpy.ops.mesh.primitive_plane_add(size=20, location=(0, 3.0, 5), rotation=(math.pi / 2, 0, 0))
+    bpy.ops.mesh.primitive_plane_add(size=40, location=(0, 6.0, 5), rotation=(math.pi / 2, 0, 0))
     bpy.context.object.name = "backdrop"
     bpy.context.object.data.materials.append(materials.plain("backdrop", (0.35, 0.36, 0.38), 0.9))
     scene.render.engine = "CYCLES"

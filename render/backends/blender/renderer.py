@@ -155,7 +155,14 @@ class BlenderRenderer(Renderer):
         # shot; the level of detail keeps a prefix of its strands (see render.people.strands).
         key = json.dumps(asdict(shot.character), sort_keys=True)
         lod = level_of_detail(_closest_head(states, body), shot.camera.focal_mm, shot.resolution)
-        hair = head_hair(body, shot.character.hair, settings.hair_strands, lod, key)
+        hair = head_hair(
+            body,
+            shot.character.hair,
+            settings.hair_strands,
+            lod,
+            key,
+            shot.character.accessories.get("hat", "none"),
+        )
         rig, free = build_character(body, shot.character, hair, settings.hair_dynamics)
         animate(rig, states, FIRST_FRAME - 1)
         self._hair = self._simulate_hair(body, hair, rig, free, shot.fps, len(states)) if free else None
