@@ -43,8 +43,14 @@ EVERYTHING = dataclasses.replace(
     outfit={
         **identity(9).outfit,
         "top": {**identity(9).outfit["top"], "kind": "shirt", "fabric": "print"},
-        "outer": {**identity(9).outfit["top"], "kind": "coat", "fabric": "knit"},
-        "bottom": {**identity(9).outfit["top"], "kind": "jeans", "fabric": "denim"},
+        "outer": {**identity(9).outfit["top"], "kind": "coat", "fabric": "knit", "color": [0.3, 0.12, 0.05]},
+        "bottom": {
+            **identity(9).outfit["top"],
+            "kind": "jeans",
+            "fabric": "denim",
+            "color": [0.05, 0.08, 0.25],
+            "seed": 0.61,
+        },
     },
     accessories={"glasses": "round", "hat": "cap", "bag": "shoulder", "earrings": "hoops", "held": "cup"},
 )

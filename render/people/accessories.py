@@ -67,9 +67,13 @@ def cylinder(centre, radius: float, height: float, axis, sides: int = 24) -> tup
     return v, f
 
 
-def ellipsoid_cap(frame: HeadFrame, inflate: float, brim: tuple[np.ndarray, np.ndarray]):
-    """The cranium ellipsoid grown by ``inflate`` (m) above the plane ``brim`` (point, normal
-    pointing up out of the hat): (vertices, faces), a grid in latitude and longitude."""
+def ellipsoid_cap(
+    frame: HeadFrame, inflate: float, brim: tuple[np.ndarray, np.ndarray], head: np.ndarray | None = None
+):
+    """A cap over the cranium above the plane ``brim`` (point, normal pointing up out of the
+    hat): (vertices, faces), a grid in latitude and longitude. Each grid direction from the
+    cranium's centre goes as far as the ``head`` vertices (N, 3) within 8° of it reach (the
+    ellipsoid itself where none are), then ``inflate`` (m) further."""
     lat = np.linspace(0, np.pi * 0.75, 20)
     lon = np.linspace(0, 2 * np.pi, 40, endpoint=False)
     d = np.stack(
@@ -80,7 +84,15 @@ def ellipsoid_cap(frame: HeadFrame, inflate: float, brim: tuple[np.ndarray, np.n
         ],
         axis=-1,
     )
-    p = frame.centre + d * (frame.radii + inflate)
+    reach = np.ones(d.shape[:-1])
+    if head is not None and len(head):
+        q = (head - frame.centre) / frame.radii  # head vertices in ellipsoid units
+        qn = np.linalg.norm(q, axis=1)
+        cone = (d.reshape(-1, 3) @ (q / qn[:, None]).T) > np.cos(np.radians(8))
+        far = np.where(cone, qn[None, :], 0.0).max(axis=1)
+        reach = np.where(cone.any(axis=1), far, 1.0).reshape(reach.shape)
+    base = d * frame.radii * reach[..., None]
+    p = frame.centre + base + inflate * base / np.linalg.norm(base, axis=-1, keepdims=True)
     point, normal = brim
     s = (p - point) @ normal
     # Rows that cross the brim are pulled up onto it along the ellipsoid's meridian.
@@ -95,12 +107,21 @@ def ellipsoid_cap(frame: HeadFrame, inflate: float, brim: tuple[np.ndarray, np.n
     return v, np.asarray(faces, np.int64)
 
 
-def visor(frame: HeadFrame, brim: tuple[np.ndarray, np.ndarray], inflate: float):
-    """A cap's peak: a flat half-disc out from the front of the brim, dipping a little."""
+def visor(
+    frame: HeadFrame, brim: tuple[np.ndarray, np.ndarray], inflate: float, rim: np.ndarray | None = None
+):
+    """A cap's peak: a flat half-disc out from the front of the brim, dipping a little. ``rim``
+    (M, 3): the dome's lowest ring, which the peak's inner edge then follows."""
     point, normal = brim
     a = np.linspace(-np.pi * 0.45, np.pi * 0.45, 17)
     rx, ry = frame.radii[0] + inflate, frame.radii[1] + inflate
     edge = np.stack([frame.centre[0] + rx * np.sin(a), frame.centre[1] - ry * np.cos(a)], axis=1)
+    if rim is not None and len(rim):  # the dome's radius in each of the peak's directions
+        d = rim[:, :2] - frame.centre[:2]
+        ang = np.arctan2(d[:, 0], -d[:, 1])
+        order = np.argsort(ang)
+        r = np.interp(a, ang[order], np.linalg.norm(d, axis=1)[order])
+        edge = frame.centre[:2] + r[:, None] * np.stack([np.sin(a), -np.cos(a)], axis=1)
     z = point[2] + (edge[:, 1] - point[1]) * (-normal[1] / normal[2]) + 0.004
     inner = np.column_stack([edge, z])
     out = inner + np.column_stack([0.5 * (edge - frame.centre[:2]), np.full(len(a), -0.012)]) * [1, 1.3, 1]
@@ -210,41 +231,73 @@ def _rigid(name: str, vf, body: BodyData, bone: str, spec: dict) -> Piece:
     return Piece(name, v, f, (BONE_PREFIX + bone,), w, spec)
 
 
-def _surface_y(body: BodyData, x: float, z: float, front: bool, clearance: float) -> float:
-    """The body's front (or back) surface at (x, z), pushed out by ``clearance`` (m)."""
-    v = body.vertices
-    near = (np.abs(v[:, 0] - x) < 0.03) & (np.abs(v[:, 2] - z) < 0.03)
-    if not near.any():
-        return 0.0
-    return float(v[near, 1].min() - clearance) if front else float(v[near, 1].max() + clearance)
+def _reach(cloud: np.ndarray, centre: np.ndarray, direction: np.ndarray, cone_deg: float = 12.0) -> float:
+    """How far the points of ``cloud`` (N, 3) within ``cone_deg`` of ``direction`` (unit) from
+    ``centre`` reach along it (0 when none)."""
+    d = cloud - centre
+    n = np.linalg.norm(d, axis=1)
+    along = d @ direction
+    inside = along > np.cos(np.radians(cone_deg)) * np.maximum(n, 1e-9)
+    return float(along[inside].max()) if inside.any() else 0.0
 
 
-def shoulder_bag(body: BodyData, clearance: float) -> list[Piece]:
-    """A bag at the right hip on a strap from the left shoulder, across the chest and back."""
+def _face(cloud: np.ndarray, x: float, z: float, front: bool) -> float | None:
+    """The front (least y) or back (most y) of ``cloud`` near (x, z), or None where it has none."""
+    near = cloud[(np.abs(cloud[:, 0] - x) < 0.03) & (np.abs(cloud[:, 2] - z) < 0.03)]
+    if not len(near):
+        return None
+    return float(near[:, 1].min()) if front else float(near[:, 1].max())
+
+
+STRAP_RADIUS = 0.008
+
+
+def shoulder_bag(body: BodyData, clearance: float, cloth: np.ndarray | None = None) -> list[Piece]:
+    """A bag at the right hip, a little behind the side seam, on a strap from the left shoulder
+    across the chest and back. ``cloth`` (N, 3): the rest-pose vertices of what the character
+    wears; the strap lies on the outermost of skin and cloth, ``clearance`` (m) plus its radius
+    off it, and goes over the shoulder on an arc wrapped around it; the bag stands outside the
+    hips and anything worn over them."""
     j = {n: body.bone_heads[body.bone_index(n)] for n in ("LeftArm", "Hips", "Spine2", "RightUpLeg")}
     v = body.vertices
+    cloth = np.zeros((0, 3)) if cloth is None else cloth
     hip_z = j["Hips"][2] - 0.02
     trunk = _bones_mask(body, "Hips") | _bones_mask(body, "Spine") | _bones_mask(body, "RightUpLeg")
-    at_hip = v[trunk & (np.abs(v[:, 2] - hip_z) < 0.03)]  # not the hanging hand beside the hip
-    side_x = float(at_hip[:, 0].min()) - clearance - 0.045  # the character's right is -x
-    bag_c = np.array([side_x, j["Hips"][1], hip_z])
-    bag = box(bag_c, (0.07, 0.26, 0.2))
-    shoulder = j["LeftArm"] + np.array([-0.05, 0.0, 0.07 + clearance])
+    worn = cloth[np.abs(cloth[:, 0] - j["Hips"][0]) < 0.25]  # not sleeves by the hanging hands
+    around = np.concatenate([v[trunk], worn])
+    bag_size = np.array([0.07, 0.26, 0.2])
+    band = around[np.abs(around[:, 2] - hip_z) < bag_size[2] / 2]  # everything at the bag's height
+    side_x = float(band[:, 0].min()) - clearance - bag_size[0] / 2  # the character's right is -x
+    bag_c = np.array([side_x, j["Hips"][1] + 0.06, hip_z])
+    bag = box(bag_c, bag_size)
+    cloud = np.concatenate([v, cloth])
+    need = clearance + STRAP_RADIUS
+    # Over the shoulder: an arc in the y-z plane around the shoulder's section, wrapped onto it.
+    sx = j["LeftArm"][0] - 0.05
+    centre = np.array([sx, j["LeftArm"][1], j["LeftArm"][2] - 0.02])
+    section = cloud[np.abs(cloud[:, 0] - sx) < 0.025]
+    end = bag_c + np.array([0.0, 0.0, bag_size[2] / 2])
     path = []
     for front in (True, False):
-        pts = []
-        for u in np.linspace(0, 1, 12):
-            p = shoulder + u * (bag_c + np.array([0.0, 0.0, 0.1]) - shoulder)
-            y = _surface_y(body, p[0], p[2], front, clearance + 0.006)
-            pts.append(
-                [p[0], y if 0.1 < u < 0.9 else p[1] + (-0.06 if front else 0.06) * (1 - abs(2 * u - 1)), p[2]]
-            )
-        path.append(np.array(pts))
+        sign = -1.0 if front else 1.0
+        arc = []
+        for phi in np.linspace(0.0, np.pi / 2, 7):
+            d = np.array([0.0, sign * np.sin(phi), np.cos(phi)])
+            arc.append(centre + d * (_reach(section, centre, d) + need))
+        arc = np.array(arc)
+        # Down the chest (or back) to the bag: on the outermost surface at each (x, z).
+        rest = []
+        for u in np.linspace(0.0, 1.0, 34)[1:]:
+            p = arc[-1] + u * (end - arc[-1])
+            y = _face(cloud, p[0], p[2], front)
+            if y is not None:
+                p[1] = min(p[1], y - need) if front else max(p[1], y + need)
+            rest.append(p)
+        path.append(np.concatenate([arc, np.array(rest)]))
     spec = {"color": (0.09, 0.05, 0.03), "roughness": 0.5}
-    strap = _merge([tube(path[0], 0.008), tube(path[1], 0.008)])
-    sv, sf = strap
+    sv, sf = _merge([tube(path[0], STRAP_RADIUS), tube(path[1], STRAP_RADIUS)])
     # The strap hangs from the chest near the shoulder and from the hips near the bag.
-    hz = (sv[:, 2] - bag_c[2]) / max(shoulder[2] - bag_c[2], 1e-6)
+    hz = (sv[:, 2] - bag_c[2]) / max(centre[2] - bag_c[2], 1e-6)
     w = np.clip(np.stack([hz, 1 - hz], axis=1), 0, 1)
     w /= w.sum(axis=1, keepdims=True)
     strap_piece = Piece("acc_bag_strap", sv, sf, (BONE_PREFIX + "Spine2", BONE_PREFIX + "Hips"), w, spec)
@@ -269,11 +322,16 @@ def held(body: BodyData, kind: str) -> Piece:
     palm = hand.mean(axis=0) if len(hand) else knuckle
     reach = float(((hand - palm) @ front).max()) if len(hand) else 0.0  # the hand's front surface
     if kind == "cup":
-        r = 0.04
-        c = palm + 0.02 * along + (reach + r + 0.003) * front
+        # Upright, beside the hand's front in the horizontal: only hand vertices within the
+        # cup's height can meet it, and along a horizontal direction its reach is its radius.
+        r, h = 0.04, 0.1
+        ahead = np.array([front[0], front[1], 0.0]) / max(float(np.hypot(front[0], front[1])), 1e-9)
+        c = palm + 0.02 * along
+        slab = hand[np.abs(hand[:, 2] - c[2]) < h / 2] if len(hand) else hand
+        reach = float(((slab - c) @ ahead).max()) if len(slab) else 0.0
         return _rigid(
             "acc_cup",
-            cylinder(c, r, 0.1, along),  # along the hand, so its radius is what stands out in front
+            cylinder(c + (reach + r + 0.002) * ahead, r, h, (0.0, 0.0, 1.0)),
             body,
             "RightHand",
             {"color": (0.85, 0.83, 0.78), "roughness": 0.25},
@@ -290,9 +348,13 @@ def held(body: BodyData, kind: str) -> Piece:
     )
 
 
-def build_accessories(body: BodyData, accessories: dict, hair_style: str, clearance: float) -> list[Piece]:
-    """The pieces for an identity's ``accessories``; ``clearance``: how far its outermost
-    garment stands off the skin (m), for the bag's strap."""
+def build_accessories(
+    body: BodyData, accessories: dict, hair_style: str, clearance: float, cloth: np.ndarray | None = None
+) -> list[Piece]:
+    """The pieces for an identity's ``accessories``; ``clearance``: how far the bag and its
+    strap stand off the outermost surface (m); ``cloth`` (N, 3): the rest-pose vertices of the
+    garments worn (the bag and strap go over them). ``hair_style`` is kept for callers; the hat
+    fits the head whatever the style, as hair under it is not grown."""
     frame = head_frame(body)
     out: list[Piece] = []
     kind = accessories.get("glasses", "none")
@@ -309,10 +371,12 @@ def build_accessories(body: BodyData, accessories: dict, hair_style: str, cleara
     kind = accessories.get("hat", "none")
     if kind != "none":
         brim = hat_brim(frame)
-        inflate = 0.012 if hair_style in ("buzz", "short") else 0.022
-        parts = [ellipsoid_cap(frame, inflate * frame.scale, brim)]
+        inflate = 0.006  # off the scalp (hair under the hat is not grown)
+        head = body.vertices[body.dominant_bone() == body.bone_index("Head")]
+        parts = [ellipsoid_cap(frame, inflate * frame.scale, brim, head)]
         if kind == "cap":
-            parts.append(visor(frame, brim, inflate * frame.scale))
+            rim = parts[0][0][-40:]  # the dome's lowest ring (40 meridians), on the brim plane
+            parts.append(visor(frame, brim, inflate * frame.scale, rim))
         color = (0.12, 0.1, 0.3) if kind == "beanie" else (0.6, 0.1, 0.08)
         hat = _rigid(f"acc_{kind}", _merge(parts), body, "Head", {"color": color, "roughness": 0.9})
         out.append(Piece(hat.name, hat.vertices, hat.faces, hat.bones, hat.weights, hat.spec, 0.004))
@@ -328,7 +392,7 @@ def build_accessories(body: BodyData, accessories: dict, hair_style: str, cleara
             )
         )
     if accessories.get("bag", "none") != "none":
-        out += shoulder_bag(body, clearance)
+        out += shoulder_bag(body, clearance, cloth)
     kind = accessories.get("held", "none")
     if kind != "none":
         out.append(held(body, kind))

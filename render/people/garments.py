@@ -379,35 +379,96 @@ def _hang_length(body: BodyData, kind: str) -> tuple[float, float]:
     }[kind]
 
 
+@dataclass(frozen=True)
+class _Tube:
+    """A hanging tube's shape: centre (2,), row heights zs (R,) from the top down, radii (R, C)
+    per row and column (columns at angles 2π j / C around the centre), cloth thickness (m)."""
+
+    centre: np.ndarray
+    zs: np.ndarray
+    radii: np.ndarray
+    thick: float
+
+    @classmethod
+    def of(cls, v: np.ndarray, centre: np.ndarray, thick: float) -> _Tube:
+        grid = v.reshape(SKIRT_ROWS, SKIRT_COLUMNS, 3)
+        return cls(centre, grid[:, 0, 2], np.linalg.norm(grid[..., :2] - centre, axis=-1), thick)
+
+    def radius_at(self, points: np.ndarray) -> np.ndarray:
+        """(N,) the tube's radius at each point's height and direction; NaN above or below it."""
+        d = points[:, :2] - self.centre
+        col = (np.arctan2(d[:, 1], d[:, 0]) % (2 * np.pi)) / (2 * np.pi) * SKIRT_COLUMNS
+        j0 = np.floor(col).astype(int) % SKIRT_COLUMNS
+        tj = col - np.floor(col)
+        row = np.interp(-points[:, 2], -self.zs, np.arange(len(self.zs)))
+        i0 = np.minimum(np.floor(row).astype(int), len(self.zs) - 2)
+        ti = row - i0
+        j1 = (j0 + 1) % SKIRT_COLUMNS
+        r = (1 - ti) * ((1 - tj) * self.radii[i0, j0] + tj * self.radii[i0, j1]) + ti * (
+            (1 - tj) * self.radii[i0 + 1, j0] + tj * self.radii[i0 + 1, j1]
+        )
+        inside = (points[:, 2] <= self.zs[0]) & (points[:, 2] >= self.zs[-1])
+        return np.where(inside, r, np.nan)
+
+
+def _outside(v: np.ndarray, movable: np.ndarray, tubes: list[_Tube], thick: float) -> np.ndarray:
+    """``v`` with its ``movable`` vertices pushed out, horizontally from each tube's axis, to
+    stand at least both cloths' thickness and 2 mm outside every tube at their height."""
+    v = v.copy()
+    for t in tubes:
+        r = t.radius_at(v) + t.thick + thick + 0.002
+        d = v[:, :2] - t.centre
+        rho = np.linalg.norm(d, axis=1)
+        push = movable & ~np.isnan(r) & (rho < np.nan_to_num(r)) & (rho > 1e-9)
+        v[push, :2] = t.centre + d[push] / rho[push, None] * r[push, None]
+    return v
+
+
 def build_outfit(body: BodyData, outfit: dict) -> Outfit:
-    """The garments of ``outfit`` (a :class:`render.people.identities.CharacterSpec`'s) on ``body``."""
+    """The garments of ``outfit`` (a :class:`render.people.identities.CharacterSpec`'s) on ``body``.
+
+    Built from the skin out (bottom, top, outer): a later layer (but its sleeves) and its
+    hanging tube are pushed outside the hanging tubes made before it (a top hangs over a skirt, a jacket over
+    a dress's skirt, a coat's tails over either). Pieces are returned top, outer, bottom, shoes."""
     normals = vertex_normals(body.vertices, body.faces)
     weights = dense_weights(body)
-    pieces: list[Piece] = []
+    names = [n.removeprefix(BONE_PREFIX) for n in body.bone_names]
+    dom_names = np.array([names[b] for b in body.dominant_bone()])
+    hips = _joint(body, "Hips")[:2]
+    built: dict[str, list[Piece]] = {}
+    tubes: list[_Tube] = []
     covered = np.zeros(len(body.faces), bool)
     sleeves = outfit.get("sleeves", "short")
     eases = layer_eases(outfit)
-    for layer in ("top", "outer", "bottom", "shoes"):
+    for layer in ("bottom", "top", "outer", "shoes"):
         spec = outfit.get(layer)
         if not spec:
             continue
         kind = spec["kind"]
+        k = KINDS[kind]
         piece, src, keep_f = _shell(body, normals, weights, kind, spec, sleeves, eases[layer])
-        pieces.append(piece)
+        torso = np.isin(dom_names[src], TORSO)
+        if layer != "shoes" and tubes:  # all but the sleeves: torso and legs go over the tubes
+            sleeve = np.char.find(dom_names[src].astype(str), "Arm") >= 0
+            sleeve |= np.char.find(dom_names[src].astype(str), "Hand") >= 0
+            moved = _outside(piece.vertices, ~sleeve, tubes, k["thick"])
+            piece = Piece(piece.name, moved, piece.faces, piece.bones, piece.weights, spec, piece.thickness)
+        built[layer] = [piece]
         # Hide body faces under the garment, but not within two rings of its openings.
         edge = np.zeros(len(body.vertices), bool)
         edge[src[boundary_vertices(piece.faces, len(piece.vertices))]] = True
         near_edge = _grow(edge, body.faces, 2)
         covered |= keep_f & ~near_edge[body.faces].any(axis=1)
-        if "skirt" in KINDS[kind]:
+        if "skirt" in k:
             top, bottom = _hang_length(body, kind)
-            names = [n.removeprefix(BONE_PREFIX) for n in body.bone_names]
-            torso = np.isin([names[b] for b in body.dominant_bone()[src]], TORSO)
             if torso.any():  # overlap the part above by 3 cm
                 top = min(top, float(piece.vertices[torso, 2].min()) + 0.03)
             v, f, w = skirt_tube(
-                body, top, bottom, eases[layer] + 0.01, KINDS[kind]["skirt"], open_front=kind == "coat"
+                body, top, bottom, eases[layer] + 0.01, k["skirt"], open_front=kind == "coat"
             )
-            name = f"{KINDS[kind]['layer']}_{kind}_skirt"
-            pieces.append(Piece(name, v, f, body.bone_names, w, spec, KINDS[kind]["thick"]))
+            v = _outside(v, np.ones(len(v), bool), tubes, k["thick"])
+            tubes.append(_Tube.of(v, hips, k["thick"]))
+            name = f"{k['layer']}_{kind}_skirt"
+            built[layer].append(Piece(name, v, f, body.bone_names, w, spec, k["thick"]))
+    pieces = [p for layer in ("top", "outer", "bottom", "shoes") for p in built.get(layer, [])]
     return Outfit(pieces, ~covered)

@@ -37,7 +37,9 @@ def head_hair(
     """The hair groups of an identity. ``hair``: ``style``, ``facial`` (none | stubble | beard),
     ``density``; ``full``: strands of a full head of the style at full detail; ``lod`` in (0, 1];
     ``key``: the identity's stable text (its random streams derive from it); ``hat``: scalp
-    strands rooted under a hat (above its brim) are not grown."""
+    strands are cut where they come out from under the hat (:func:`cut_under`); those that
+    stay under it are not grown. A cut strand keeps its guide, whose motion it follows point by
+    point, so its new root moves a little with the guide's (the hat would hold it)."""
     frame = regions.head_frame(body)
     kinds = [hair["style"], "brows", "lashes"]
     if hair.get("facial", "none") != "none":
@@ -50,15 +52,14 @@ def head_hair(
         # Each kind has its own stream: adding a beard does not move a single scalp strand.
         g = grow(body, frame, kind, n, keep, rng_for(0, "hair", key, kind), keep_out=body_colliders)
         widen = n / max(keep, 1)
-        shown = np.ones(len(g.points), bool)
+        points, radii, shown = g.points, g.radii, np.ones(len(g.points), bool)
         if hat != "none" and kind == hair["style"]:
-            point, normal = hat_brim(frame)
-            shown = ((g.points - point) @ normal < 0).all(axis=1)  # no point under the hat
+            points, radii, shown = cut_under(g.points, g.radii, *hat_brim(frame))
         groups.append(
             HairGroup(
                 name=g.name,
-                points=g.points[shown],
-                radii=g.radii[shown] * widen,
+                points=points,
+                radii=radii * widen,
                 guide_points=g.guide_points,
                 owner=g.owner[shown],
                 dynamic=g.dynamic,
@@ -67,6 +68,35 @@ def head_hair(
             )
         )
     return groups
+
+
+def cut_under(
+    points: np.ndarray, radii: np.ndarray, point: np.ndarray, normal: np.ndarray, shortest: float = 0.005
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Strands (S, P, 3) with radii (S, P) cut where they leave a hat: the part of each strand
+    after its last point on the hat's side of the brim plane (``point``, ``normal`` pointing
+    into the hat), starting where it crosses the plane, resampled to P points evenly by arc
+    length. A strand wholly under the hat, or whose free part is under ``shortest`` (m), goes;
+    one wholly outside stays as it is. Returns (points, radii, kept (S,) bool)."""
+    side = (points - point) @ normal  # (S, P): >= 0 under the hat
+    n_pts = points.shape[1]
+    under = side >= 0
+    last = np.where(under.any(axis=1), n_pts - 1 - np.argmax(under[:, ::-1], axis=1), -1)
+    kept = last < n_pts - 1
+    out_p, out_r = points.copy(), radii.copy()
+    for s in np.flatnonzero(kept & (last >= 0)):
+        i = last[s]
+        t = side[s, i] / (side[s, i] - side[s, i + 1]) + 1e-3  # just outside the hat
+        p = np.concatenate([[points[s, i] + t * (points[s, i + 1] - points[s, i])], points[s, i + 1 :]])
+        r = np.concatenate([[radii[s, i] + t * (radii[s, i + 1] - radii[s, i])], radii[s, i + 1 :]])
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+        if arc[-1] < shortest:
+            kept[s] = False
+            continue
+        at = np.linspace(0.0, arc[-1], n_pts)
+        out_p[s] = np.stack([np.interp(at, arc, p[:, k]) for k in range(3)], axis=1)
+        out_r[s] = np.interp(at, arc, r)
+    return out_p[kept], out_r[kept], kept
 
 
 def colliders(body: BodyData) -> list[Collider]:

