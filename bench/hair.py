@@ -71,7 +71,7 @@ def main() -> None:
     )
     scenes = {s["name"]: s for s in load_scenes(cfg.scene_catalog_path())}
     clips = load_clips(cfg.clip_catalog_path())
-    shot = plan_shots(cfg, list(scenes), list(clips))[0]
+    shot = plan_shots(cfg, list(scenes), clips)[0]
     # Keys of both hair models: style/facial/density (strand hair) and length/curl (before).
     hair = {
         **shot.character.hair,

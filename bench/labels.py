@@ -48,7 +48,7 @@ from render.shot import shipped_frame  # noqa: E402
 def portrait_shot(cfg, scenes, clips) -> ShotSpec:
     """Shot 0 of the plan, framed as a medium close-up from the chest up (hair fills the frame
     edge), walking, static camera, no occluder."""
-    shot = plan_shots(cfg, list(scenes), list(clips))[0]
+    shot = plan_shots(cfg, list(scenes), clips)[0]
     return dataclasses.replace(
         shot,
         occluder=False,

@@ -63,7 +63,7 @@ r = create_renderer("blender")
 r.body_model()
 settings = RenderSettings.from_config(cfg, threads=int(sys.argv[3]))
 out = []
-for shot in plan_shots(cfg, list(scenes), list(clips)):
+for shot in plan_shots(cfg, list(scenes), clips):
     r.render_shot(shot, scenes[shot.scene], clips[shot.animation.clip], settings, sys.argv[2] + "/" + shot.shot_id)
     out.append({"shot": shot.shot_id, "frames": shot.frame_count, **r.last_timing})
 print(json.dumps(out))

@@ -54,7 +54,7 @@ def main() -> None:
         cfg = config_from_dict({**base, "out": str(tmp / "a" / "data"), "manifests": str(tmp / "a" / "m")})
         scenes = load_scenes(cfg.scene_catalog_path())
         clips = load_clips(cfg.clip_catalog_path())
-        shots = plan_shots(cfg, [s["name"] for s in scenes], list(clips))
+        shots = plan_shots(cfg, [s["name"] for s in scenes], clips)
         by_name = {s["name"]: s for s in scenes}
 
         renderer, settings = Analytic(), RenderSettings.from_config(cfg, threads=1)

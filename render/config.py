@@ -19,6 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = Path(__file__).resolve().parent / "defaults" / "dataset.yaml"
 BACKENDS = ("blender", "unreal")
 DEVICES = ("auto", "cpu", "gpu")
+# What the val split holds out whole (render.plan.plan_split): scenes and identities (default),
+# scenes only, identities only (val shots then drawn by share), or nothing (shots by share).
+HOLDOUTS = ("scene+identity", "scene", "identity", "shot")
 PASSES = ("rgb", "alpha", "fg", "bg")
 PIXEL_FILTERS = ("box", "gaussian", "blackman_harris")
 FSTOP_LIMITS = (0.5, 64.0)  # what real lenses span
@@ -55,7 +58,8 @@ class DatasetConfig:
     motion_blur: bool = True
     shutter: float = 0.5
     characters: int = 48
-    val_fraction: float = 0.05
+    val_fraction: float = 0.1
+    holdout: str = "scene+identity"  # what the val split holds out whole: see render.plan.HOLDOUTS
     passes: tuple[str, ...] = ("rgb", "alpha", "fg", "bg")
     backend: str = "blender"
     scene_catalog: str | None = None
@@ -285,6 +289,8 @@ def _check_ranges(cfg: DatasetConfig) -> None:
         raise ConfigError(f"frames_jitter: must be in [0, 1), got {cfg.frames_jitter}")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ConfigError(f"val_fraction: must be in [0, 1), got {cfg.val_fraction}")
+    if cfg.holdout not in HOLDOUTS:
+        raise ConfigError(f"holdout {cfg.holdout!r}: choose from {', '.join(HOLDOUTS)}")
     if not 0.0 <= cfg.shutter <= 1.0:
         raise ConfigError(f"shutter: must be in [0, 1] frames, got {cfg.shutter}")
     if cfg.device not in DEVICES:

@@ -160,6 +160,13 @@ def _fmt_bytes(n: float) -> str:
 
 def print_summary(info: dict) -> None:
     click.echo(f"shots: {info['shots']} ({info['val_shots']} held out)   frames: {info['frames']}")
+    sp = info["split"]
+    held = f"held out: {sp['holdout']}"
+    if sp["val_scenes"]:
+        held += f"; scenes {', '.join(sp['val_scenes'])}"
+    if sp["val_identities"]:
+        held += f"; identities {', '.join(sp['val_identities'])}"
+    click.echo(held + (f" ({sp['note']})" if sp["note"] else ""))
     click.echo(f"resolution: {info['resolution']}   estimated size: {_fmt_bytes(info['estimated_bytes'])}")
     click.echo("shots per scene: " + ", ".join(f"{k} {v}" for k, v in info["scenes"].items()))
     click.echo("clips: " + ", ".join(f"{k} {v}" for k, v in sorted(info["clips"].items())))
@@ -215,9 +222,17 @@ def print_summary(info: dict) -> None:
     default=None,
     help="Where Cycles renders: auto (an NVIDIA GPU when the node has one), cpu or gpu.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan summary and exit; writes nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan summary and exit; writes nothing but --plan-out."
+)
+@click.option(
+    "--plan-out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="With --dry-run: write the plan it would render (plan.jsonl's JSON lines) to this file.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def main(config_path, dry_run, quiet, **flags) -> None:
+def main(config_path, dry_run, plan_out, quiet, **flags) -> None:
     """Plan, render and package an αMatte4K dataset (resumable: re-run the same command)."""
     flags = {k: v for k, v in flags.items() if v is not None}
     lease = None
@@ -227,10 +242,18 @@ def main(config_path, dry_run, quiet, **flags) -> None:
         cfg = load_config(config_path, flags)
         scenes = load_scenes(cfg.scene_catalog_path())
         clips = load_clips(cfg.clip_catalog_path())
-        shots = plan_shots(cfg, [s["name"] for s in scenes], list(clips))
+        shots = plan_shots(cfg, [s["name"] for s in scenes], clips)
         check_passes(cfg)
+        if plan_out and not dry_run:
+            raise ConfigError("--plan-out: only with --dry-run (a render writes plan.jsonl to its manifests)")
         if dry_run:
             print_summary(summary(cfg, shots))
+            if plan_out:
+                try:
+                    Path(plan_out).write_bytes(plan_bytes(shots))
+                except OSError as exc:
+                    raise ConfigError(f"--plan-out {plan_out}: {exc.strerror or exc}") from None
+                click.echo(f"plan: {len(shots)} shots -> {plan_out}")
             return
         if cfg.backend == "unreal":
             raise ConfigError("backend unreal: not available in this release; use --backend blender")

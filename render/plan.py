@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -134,20 +135,80 @@ def _fstop(seed: int, index: int, lo: float, hi: float) -> float:
     return _r(lo * (hi / lo) ** u, 2)
 
 
-def plan_shots(cfg: DatasetConfig, scene_names: list[str], clip_names: list[str]) -> list[ShotSpec]:
-    """Plan ``cfg.cams`` shots over the first ``cfg.scenes`` scenes of the catalog."""
+@dataclass(frozen=True)
+class Split:
+    """What the val split holds out: ``val_scenes`` and ``val_identities`` (ids) appear in no
+    train shot; ``holdout``: what was held out whole, after fallbacks (one scene cannot be held
+    out, nor one identity), with ``note`` saying why when it differs from the config's."""
+
+    holdout: str
+    val_scenes: tuple[str, ...]
+    val_identities: tuple[str, ...]
+    note: str = ""
+
+
+def _held_out(n: int, fraction: float) -> int:
+    """How many of ``n`` things a split holds out: the share, at least one, never all."""
+    if fraction <= 0 or n < 2:
+        return 0
+    return min(n - 1, max(1, round(fraction * n)))
+
+
+def plan_split(cfg: DatasetConfig, scenes: list[str]) -> Split:
+    """The held-out scenes and identities of a dataset (its seed's own streams: they do not move
+    when cams change). Of the used ``scenes`` and the catalog's first ``cfg.characters``."""
+    wants_scene, wants_identity = "scene" in cfg.holdout, "identity" in cfg.holdout
+    n_scenes = _held_out(len(scenes), cfg.val_fraction) if wants_scene else 0
+    n_ids = _held_out(cfg.characters, cfg.val_fraction) if wants_identity else 0
+    notes = []
+    if wants_scene and not n_scenes and cfg.val_fraction > 0:
+        notes.append(f"{len(scenes)} scene(s): val shots drawn by share instead")
+    if wants_identity and not n_ids and cfg.val_fraction > 0:
+        notes.append(
+            f"{cfg.characters} identit{'y' if cfg.characters == 1 else 'ies'}: shared by both splits"
+        )
+    pick_s = rng_for(cfg.seed, "holdout", "scenes").permutation(len(scenes))[:n_scenes]
+    pick_i = rng_for(cfg.seed, "holdout", "identities").permutation(cfg.characters)[:n_ids]
+    held = [w for w, n in (("scene", n_scenes), ("identity", n_ids)) if n]
+    return Split(
+        holdout="+".join(held) or "shot",
+        val_scenes=tuple(scenes[i] for i in sorted(pick_s)),
+        val_identities=tuple(f"char{i:02d}" for i in sorted(pick_i)),
+        note="; ".join(notes),
+    )
+
+
+def plan_shots(
+    cfg: DatasetConfig, scene_names: list[str], clips: Mapping[str, dict] | list[str]
+) -> list[ShotSpec]:
+    """Plan ``cfg.cams`` shots over the first ``cfg.scenes`` scenes of the catalog, with the
+    clips of ``clips``. Given the clips themselves (the catalog's mapping, as the launcher
+    does), each shot's camera is then reframed so that the head stays in frame
+    (:func:`render.framing.reframe`); given only their names, it is not. The val
+    split is :func:`plan_split`'s: with scenes held out, a shot is val when its scene is; else a
+    ``val_fraction`` share of the shots is. Val shots draw their identity from the held-out
+    identities, train shots from the rest."""
     if cfg.scenes > len(scene_names):
         raise ConfigError(f"scenes {cfg.scenes}: the scene catalog has {len(scene_names)} scenes")
     if cfg.cams < cfg.scenes:
         raise ConfigError(f"cams {cfg.cams}: need at least one camera per scene ({cfg.scenes} scenes)")
+    clip_names = list(clips)
     if not clip_names:
         raise ConfigError("the clip catalog is empty")
     scenes = scene_names[: cfg.scenes]
-    n_val = round(cfg.val_fraction * cfg.cams)
-    if cfg.val_fraction > 0 and cfg.cams >= 2:
-        n_val = max(1, n_val)
-    val = {int(i) for i in rng_for(cfg.seed, "split").permutation(cfg.cams)[:n_val]}
+    split = plan_split(cfg, scenes)
+    if split.val_scenes:
+        val = {i for i in range(cfg.cams) if scenes[i % len(scenes)] in split.val_scenes}
+    else:
+        n_val = round(cfg.val_fraction * cfg.cams)
+        if cfg.val_fraction > 0 and cfg.cams >= 2:
+            n_val = max(1, n_val)
+        val = {int(i) for i in rng_for(cfg.seed, "split").permutation(cfg.cams)[:n_val]}
     characters = [identity(c) for c in range(cfg.characters)]  # the catalog's first N
+    pool = {
+        "val": [c for c in characters if c.id in split.val_identities] or characters,
+        "train": [c for c in characters if c.id not in split.val_identities],
+    }
     shots = []
     for i in range(cfg.cams):
         rng = rng_for(cfg.seed, "shot", i)
@@ -161,6 +222,7 @@ def plan_shots(cfg: DatasetConfig, scene_names: list[str], clip_names: list[str]
             heading_deg=_r(rng.uniform(0, 360)),
             position=(_r(rng.uniform(-1.5, 1.5)), _r(rng.uniform(-1.5, 1.5))),
         )
+        people = pool["val" if i in val else "train"]
         shots.append(
             ShotSpec(
                 shot_id=f"shot{i:05d}",
@@ -174,11 +236,15 @@ def plan_shots(cfg: DatasetConfig, scene_names: list[str], clip_names: list[str]
                 camera=dataclasses.replace(
                     _camera(rng), fstop=_fstop(cfg.seed, i, *cfg.fstop) if cfg.depth_of_field else 0.0
                 ),
-                character=characters[int(rng.integers(len(characters)))],
+                character=people[int(rng.integers(len(people)))],
                 animation=animation,
                 occluder=bool(rng.uniform() < 0.2),
             )
         )
+    if isinstance(clips, Mapping):
+        from render.framing import reframe  # framing reads the timeline, which reads ShotSpec
+
+        shots = [reframe(s, clips[s.animation.clip]) for s in shots]
     return shots
 
 
@@ -194,10 +260,12 @@ def summary(cfg: DatasetConfig, shots: list[ShotSpec]) -> dict:
     frames = sum(s.frame_count for s in shots)
     px = cfg.width * cfg.height
     est = frames * px * sum(BYTES_PER_PIXEL[p] for p in cfg.passes if p in BYTES_PER_PIXEL)
+    split = plan_split(cfg, list(dict.fromkeys(s.scene for s in shots)))  # scenes in catalog order
     return {
         "shots": len(shots),
         "frames": frames,
         "val_shots": sum(s.split == "val" for s in shots),
+        "split": asdict(split),
         "scenes": dict(per_scene),
         "clips": dict(Counter(s.animation.clip for s in shots)),
         "presets": dict(Counter(s.camera.preset for s in shots)),

@@ -28,34 +28,43 @@ class FrameState:
     cam_to_world: np.ndarray  # (4, 4), Blender convention (camera looks down -z, y up)
 
 
-def frame_states(shot: ShotSpec, clip: dict) -> list[FrameState]:
-    """States for frames -1 .. N (N + 2 entries)."""
+def _clip_time(shot: ShotSpec, i: float) -> float:
+    return shot.animation.start + i / shot.fps * shot.animation.speed
+
+
+def root_and_camera(shot: ShotSpec, clip: dict, indices) -> list[tuple[tuple, np.ndarray]]:
+    """The character's root (3,) and the camera-to-world (4, 4) at each frame of ``indices``
+    (-1 .. N allowed), without the bones: what framing needs."""
     n = shot.frame_count
     an = shot.animation
-
-    def t_of(i: int) -> float:
-        return an.start + i / shot.fps * an.speed
-
-    anchor = np.array(root_position(clip, t_of(0), an.position, an.heading_deg))
+    # The camera's distance is to the character at the shot's middle (CameraSpec.distance), so a
+    # walk towards the camera starts further off and ends nearer instead of running into it.
+    anchor = np.array(root_position(clip, _clip_time(shot, (n - 1) / 2), an.position, an.heading_deg))
     anchor[2] = 0.0
     out = []
-    for i in range(-1, n + 1):
-        t = t_of(i)
-        root = root_position(clip, t, an.position, an.heading_deg)
+    for i in indices:
+        root = root_position(clip, _clip_time(shot, i), an.position, an.heading_deg)
         current = np.array([root[0], root[1], 0.0])
         u = i / (n - 1) if n > 1 else 0.5
         eye, target = eye_and_target(shot.camera, u, an.heading_deg, anchor, current)
-        out.append(
-            FrameState(
-                index=i,
-                clip_time=t,
-                root=root,
-                heading_deg=an.heading_deg,
-                bones=bone_angles(clip, t),
-                cam_to_world=look_at(eye, target),
-            )
-        )
+        out.append((root, look_at(eye, target)))
     return out
+
+
+def frame_states(shot: ShotSpec, clip: dict) -> list[FrameState]:
+    """States for frames -1 .. N (N + 2 entries)."""
+    indices = range(-1, shot.frame_count + 1)
+    return [
+        FrameState(
+            index=i,
+            clip_time=_clip_time(shot, i),
+            root=root,
+            heading_deg=shot.animation.heading_deg,
+            bones=bone_angles(clip, _clip_time(shot, i)),
+            cam_to_world=cam,
+        )
+        for i, (root, cam) in zip(indices, root_and_camera(shot, clip, indices), strict=True)
+    ]
 
 
 def frame_metadata(

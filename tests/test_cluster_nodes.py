@@ -155,7 +155,7 @@ def run_slow_plan(config: str, address: str) -> None:
     cfg = dataclasses.replace(load_config(config), address=address, backend="tests.backends:Slow")
     scenes = load_scenes(cfg.scene_catalog_path())
     clips = load_clips(cfg.clip_catalog_path())
-    shots = plan_shots(cfg, [s["name"] for s in scenes], list(clips))
+    shots = plan_shots(cfg, [s["name"] for s in scenes], clips)
     report = orchestrate.run(
         cfg,
         shots,

@@ -34,7 +34,7 @@ def tiny(make_config, monkeypatch):
     cfg = load_config(make_config(cams=3, scenes=2, frames=3))
     scenes = load_scenes(cfg.scene_catalog_path())
     clips = load_clips(cfg.clip_catalog_path())
-    shots = plan_shots(cfg, [s["name"] for s in scenes], list(clips))
+    shots = plan_shots(cfg, [s["name"] for s in scenes], clips)
     return cfg, shots, {s["name"]: s for s in scenes}, clips
 
 

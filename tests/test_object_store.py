@@ -75,7 +75,7 @@ def tiny_shot(make_config, tmp_path) -> TinyShot:
     cfg = load_config(make_config(cams=1, scenes=1, frames=3))
     scenes = load_scenes(cfg.scene_catalog_path())
     clips = load_clips(cfg.clip_catalog_path())
-    shot = plan_shots(cfg, [s["name"] for s in scenes], list(clips))[0]
+    shot = plan_shots(cfg, [s["name"] for s in scenes], clips)[0]
     scene = next(s for s in scenes if s["name"] == shot.scene)
     settings = RenderSettings.from_config(cfg, threads=1)
     out = TinyShot((shot, scene, clips[shot.animation.clip], settings, Analytic()))

@@ -69,7 +69,7 @@ def setup(tmp_path_factory):
     cfg = load_config(None, OVERRIDES)
     scenes = {s["name"]: s for s in load_scenes(cfg.scene_catalog_path())}
     clips = load_clips(cfg.clip_catalog_path())
-    shot = plan_shots(cfg, list(scenes), list(clips))[0]
+    shot = plan_shots(cfg, list(scenes), clips)[0]
     # A framing where the whole body is in view and moving: alpha has interior, edges and blur.
     shot = dataclasses.replace(
         shot,

@@ -16,7 +16,7 @@ def world():
     cfg = load_config(None, {"cams": 60, "frames": 20})
     scenes = load_scenes(cfg.scene_catalog_path())
     clips = load_clips(cfg.clip_catalog_path())
-    shots = plan_shots(cfg, [s["name"] for s in scenes], list(clips))
+    shots = plan_shots(cfg, [s["name"] for s in scenes], clips)
     return {s["name"]: s for s in scenes}, clips, shots
 
 

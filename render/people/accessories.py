@@ -253,7 +253,7 @@ STRAP_RADIUS = 0.008
 
 
 def shoulder_bag(body: BodyData, clearance: float, cloth: np.ndarray | None = None) -> list[Piece]:
-    """A bag at the right hip, a little behind the side seam, on a strap from the left shoulder
+    """A bag at the right hip, behind the hanging arm, on a strap from the left shoulder
     across the chest and back. ``cloth`` (N, 3): the rest-pose vertices of what the character
     wears; the strap lies on the outermost of skin and cloth, ``clearance`` (m) plus its radius
     off it, and goes over the shoulder on an arc wrapped around it; the bag stands outside the
@@ -268,7 +268,8 @@ def shoulder_bag(body: BodyData, clearance: float, cloth: np.ndarray | None = No
     bag_size = np.array([0.07, 0.26, 0.2])
     band = around[np.abs(around[:, 2] - hip_z) < bag_size[2] / 2]  # everything at the bag's height
     side_x = float(band[:, 0].min()) - clearance - bag_size[0] / 2  # the character's right is -x
-    bag_c = np.array([side_x, j["Hips"][1] + 0.06, hip_z])
+    # Behind the hanging arm: the bag's front face 8 cm behind the hip joint.
+    bag_c = np.array([side_x, j["Hips"][1] + 0.08 + bag_size[1] / 2, hip_z])
     bag = box(bag_c, bag_size)
     cloud = np.concatenate([v, cloth])
     need = clearance + STRAP_RADIUS

@@ -411,17 +411,45 @@ class _Tube:
         return np.where(inside, r, np.nan)
 
 
+FADE = 0.05  # m above a tube's top over which the push outside it fades out
+
+
 def _outside(v: np.ndarray, movable: np.ndarray, tubes: list[_Tube], thick: float) -> np.ndarray:
     """``v`` with its ``movable`` vertices pushed out, horizontally from each tube's axis, to
-    stand at least both cloths' thickness and 2 mm outside every tube at their height."""
+    stand at least both cloths' thickness and 2 mm outside every tube at their height; above a
+    tube's top the push fades out over FADE (towards the top row's radius), so the cloth over
+    the tube's rim slopes out to it instead of being cut by it."""
     v = v.copy()
     for t in tubes:
-        r = t.radius_at(v) + t.thick + thick + 0.002
+        top = t.zs[0]
+        clamped = v.copy()
+        clamped[:, 2] = np.minimum(v[:, 2], top)
+        r = t.radius_at(clamped) + t.thick + thick + 0.002
+        w = np.clip(1.0 - (v[:, 2] - top) / FADE, 0.0, 1.0)  # 1 at and below the top, 0 FADE above
         d = v[:, :2] - t.centre
         rho = np.linalg.norm(d, axis=1)
-        push = movable & ~np.isnan(r) & (rho < np.nan_to_num(r)) & (rho > 1e-9)
-        v[push, :2] = t.centre + d[push] / rho[push, None] * r[push, None]
+        target = rho + w * (np.nan_to_num(r) - rho)
+        push = movable & ~np.isnan(r) & (rho < target) & (rho > 1e-9)
+        v[push, :2] = t.centre + d[push] / rho[push, None] * target[push, None]
     return v
+
+
+def _without_faces(piece: Piece, src: np.ndarray, drop: np.ndarray) -> tuple[Piece, np.ndarray]:
+    """``piece`` without the faces ``drop`` (F,) bool, compacted, and its source vertex ids."""
+    faces = piece.faces[~drop]
+    used = np.unique(faces)
+    remap = np.full(len(piece.vertices), -1, np.int64)
+    remap[used] = np.arange(len(used))
+    out = Piece(
+        piece.name,
+        piece.vertices[used],
+        remap[faces],
+        piece.bones,
+        piece.weights[used],
+        piece.spec,
+        piece.thickness,
+    )
+    return out, src[used]
 
 
 def build_outfit(body: BodyData, outfit: dict) -> Outfit:
@@ -447,12 +475,22 @@ def build_outfit(body: BodyData, outfit: dict) -> Outfit:
         kind = spec["kind"]
         k = KINDS[kind]
         piece, src, keep_f = _shell(body, normals, weights, kind, spec, sleeves, eases[layer])
-        torso = np.isin(dom_names[src], TORSO)
-        if layer != "shoes" and tubes:  # all but the sleeves: torso and legs go over the tubes
+        if layer != "shoes" and tubes:
+            # A layer over a tube ends at the tube's top: below it the tube is what shows, and
+            # pushing the crotch and inner thighs out onto the tube would fold them inside out.
+            names_src = dom_names[src].astype(str)
+            sleeve = (np.char.find(names_src, "Arm") >= 0) | (np.char.find(names_src, "Hand") >= 0)
+            low = piece.vertices[:, 2] < max(t.zs[0] for t in tubes)
+            drop = (low & ~sleeve)[piece.faces].all(axis=1)
+            if drop.any():
+                keep_f[np.flatnonzero(keep_f)[drop]] = False  # that skin is not under this layer
+                piece, src = _without_faces(piece, src, drop)
+            # All but the sleeves go over the tubes.
             sleeve = np.char.find(dom_names[src].astype(str), "Arm") >= 0
             sleeve |= np.char.find(dom_names[src].astype(str), "Hand") >= 0
             moved = _outside(piece.vertices, ~sleeve, tubes, k["thick"])
             piece = Piece(piece.name, moved, piece.faces, piece.bones, piece.weights, spec, piece.thickness)
+        torso = np.isin(dom_names[src], TORSO)
         built[layer] = [piece]
         # Hide body faces under the garment, but not within two rings of its openings.
         edge = np.zeros(len(body.vertices), bool)

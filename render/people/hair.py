@@ -73,22 +73,31 @@ def head_hair(
 def cut_under(
     points: np.ndarray, radii: np.ndarray, point: np.ndarray, normal: np.ndarray, shortest: float = 0.005
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Strands (S, P, 3) with radii (S, P) cut where they leave a hat: the part of each strand
-    after its last point on the hat's side of the brim plane (``point``, ``normal`` pointing
-    into the hat), starting where it crosses the plane, resampled to P points evenly by arc
-    length. A strand wholly under the hat, or whose free part is under ``shortest`` (m), goes;
-    one wholly outside stays as it is. Returns (points, radii, kept (S,) bool)."""
+    """Strands (S, P, 3) with radii (S, P) cut at a hat's brim plane (``point``, ``normal``
+    pointing into the hat): a strand rooted under the hat keeps its part after its last point
+    under it, from where it crosses the plane; one rooted outside keeps its part up to where it
+    first goes under; either is resampled to P points evenly by arc length. A strand wholly
+    under the hat, or whose kept part is under ``shortest`` (m), goes; one wholly outside stays
+    as it is. Returns (points, radii, kept (S,) bool)."""
     side = (points - point) @ normal  # (S, P): >= 0 under the hat
     n_pts = points.shape[1]
     under = side >= 0
+    rooted_out = ~under[:, 0]
+    first = np.argmax(under, axis=1)  # a strand rooted outside: its first point under the hat
     last = np.where(under.any(axis=1), n_pts - 1 - np.argmax(under[:, ::-1], axis=1), -1)
-    kept = last < n_pts - 1
+    kept = np.where(rooted_out, True, last < n_pts - 1)
     out_p, out_r = points.copy(), radii.copy()
-    for s in np.flatnonzero(kept & (last >= 0)):
-        i = last[s]
-        t = side[s, i] / (side[s, i] - side[s, i + 1]) + 1e-3  # just outside the hat
-        p = np.concatenate([[points[s, i] + t * (points[s, i + 1] - points[s, i])], points[s, i + 1 :]])
-        r = np.concatenate([[radii[s, i] + t * (radii[s, i + 1] - radii[s, i])], radii[s, i + 1 :]])
+    for s in np.flatnonzero(kept & under.any(axis=1)):
+        if rooted_out[s]:  # keep it from its root up to where it goes under the hat
+            j = first[s]
+            t = side[s, j - 1] / (side[s, j - 1] - side[s, j]) - 1e-3
+            p = np.concatenate([points[s, :j], [points[s, j - 1] + t * (points[s, j] - points[s, j - 1])]])
+            r = np.concatenate([radii[s, :j], [radii[s, j - 1] + t * (radii[s, j] - radii[s, j - 1])]])
+        else:  # keep it from where it comes out from under the hat to its tip
+            i = last[s]
+            t = side[s, i] / (side[s, i] - side[s, i + 1]) + 1e-3  # just outside the hat
+            p = np.concatenate([[points[s, i] + t * (points[s, i + 1] - points[s, i])], points[s, i + 1 :]])
+            r = np.concatenate([[radii[s, i] + t * (radii[s, i + 1] - radii[s, i])], radii[s, i + 1 :]])
         arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
         if arc[-1] < shortest:
             kept[s] = False

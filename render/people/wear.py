@@ -23,8 +23,9 @@ class Worn:
 
 def dress(body: BodyData, spec: CharacterSpec) -> Worn:
     outfit = build_outfit(body, spec.outfit)
-    # The bag and its strap go over everything worn, a cloth's thickness and 3 mm off it.
+    # The bag and its strap go over everything worn: a cloth's thickness (Solidify grows it
+    # outwards) and 5 mm off it (the strap is offset along y, a little less across a slope).
     thick = max((p.thickness for p in outfit.pieces), default=0.0)
     cloth = np.concatenate([p.vertices for p in outfit.pieces]) if outfit.pieces else None
-    extras = build_accessories(body, spec.accessories, spec.hair["style"], thick + 0.003, cloth)
+    extras = build_accessories(body, spec.accessories, spec.hair["style"], thick + 0.005, cloth)
     return Worn(outfit.pieces + extras, outfit.body_faces)
