@@ -28,6 +28,9 @@ class CameraSpec:
     shake: float  # handheld shake amplitude, metres
     shake_phase: tuple[float, float, float]
     fstop: float = 0.0  # aperture f-number; 0 = pinhole (no depth of field)
+    # Where ``distance`` is measured from: the character's root at the shot's "middle" frame
+    # (plans since the head-in-frame planner) or at its "start" (plans written before).
+    anchor: str = "start"
 
 
 def _dir(theta_rad: float) -> np.ndarray:
@@ -39,7 +42,8 @@ def eye_and_target(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Camera position and look-at point at shot progress ``u`` in [0, 1].
 
-    ``anchor``: the character's root at the shot's start (3,); ``current``: its root now (3,).
+    ``anchor``: the character's root at the frame ``cam.anchor`` names (the shot's start or
+    middle), on the ground (3,); ``current``: its root now (3,).
     """
     bearing = math.radians(heading_deg + cam.azimuth_deg)
     base = anchor.copy()

@@ -1,10 +1,11 @@
 """Framing (pure): is the subject's head, hair included, in the picture?
 
 The head is taken at the character's root (the ground point under the hips, with the clip's
-bob) raised to its chin and to just above its crown, from the identity's stature: the actions
-are upright, so the head stays within a few centimetres of that line (the bones' turns are not
-applied here). A frame has the head in frame when both points project inside the image, in
-front of the camera.
+bob) raised to its chin and to just above its crown, from the identity's stature, and 10 cm
+either side of that line across the view: the actions are upright procedural clips, so the
+head stays near it (the bones' turns are not applied here; a swaying dance leans further). A
+frame has the head in frame when all six points project inside the image, in front of the
+camera.
 
 :func:`reframe` makes a planned shot keep the head in frame for at least ``need`` of its
 frames: where the aim is too low for the lens to hold the head, it is raised to the neck;
@@ -37,29 +38,41 @@ def head_heights(shot: ShotSpec) -> tuple[float, float]:
     return top - CHIN_BELOW_TOP, top + HAIR_ABOVE_TOP
 
 
+HEAD_HALF_WIDTH = 0.1  # m either side of the head's axis (hair included) that must be in frame too
+
+
+def _frames(n: int, step: int) -> list[int]:
+    """Frames 0, step, 2·step, … and always the last one."""
+    return sorted(set(range(0, n, step)) | {n - 1})
+
+
 def head_in_frame(shot: ShotSpec, clip: dict, step: int = 1) -> np.ndarray:
-    """(frames,) bool over frames 0, step, 2·step, … of the shot."""
+    """(frames,) bool over frames 0, step, 2·step, … and the last frame of the shot: chin and
+    crown, each also HEAD_HALF_WIDTH either side along the camera's right axis, all inside."""
     width, height = shot.resolution
     f = intrinsics(shot.camera.focal_mm, width, height)[0, 0]
-    states = root_and_camera(shot, clip, range(0, shot.frame_count, step))
+    states = root_and_camera(shot, clip, _frames(shot.frame_count, step))
     roots = np.array([r for r, _ in states], dtype=np.float64)  # (F, 3)
     cams = np.stack([c for _, c in states])  # (F, 4, 4): right, up, back (Blender), eye
     ok = np.ones(len(states), dtype=bool)
     for h in head_heights(shot):
-        d = roots + np.array([0.0, 0.0, h]) - cams[:, :3, 3]
-        x, y = np.einsum("fk,fk->f", d, cams[:, :3, 0]), np.einsum("fk,fk->f", d, cams[:, :3, 1])
-        depth = -np.einsum("fk,fk->f", d, cams[:, :3, 2])
-        safe = np.where(depth > 0, depth, 1.0)
-        u, v = width / 2 + f * x / safe, height / 2 - f * y / safe
-        ok &= (depth > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+        for side in (-HEAD_HALF_WIDTH, 0.0, HEAD_HALF_WIDTH):
+            d = roots + np.array([0.0, 0.0, h]) + side * cams[:, :3, 0] - cams[:, :3, 3]
+            x, y = np.einsum("fk,fk->f", d, cams[:, :3, 0]), np.einsum("fk,fk->f", d, cams[:, :3, 1])
+            depth = -np.einsum("fk,fk->f", d, cams[:, :3, 2])
+            safe = np.where(depth > 0, depth, 1.0)
+            u, v = width / 2 + f * x / safe, height / 2 - f * y / safe
+            ok &= (depth > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     return ok
 
 
 def reframe(shot: ShotSpec, clip: dict, need: float = NEED, step: int = STEP, tries: int = 8) -> ShotSpec:
     """``shot``, or the nearest change of its camera (raised aim, then distance ×1.2 a try) that
-    keeps the head in frame for ``need`` + MARGIN of the frames checked (every ``step``-th)."""
+    keeps the head in frame for ``need`` + MARGIN of the frames checked (every ``step``-th and
+    the last). When no try reaches that, the best one tried (the original included) is kept."""
     target = min(1.0, need + MARGIN)
-    if head_in_frame(shot, clip, step).mean() >= target:
+    best, best_share = shot, float(head_in_frame(shot, clip, step).mean())
+    if best_share >= target:
         return shot
     cam = shot.camera
     neck = head_heights(shot)[1] - HAIR_ABOVE_TOP - NECK_BELOW_TOP
@@ -67,9 +80,12 @@ def reframe(shot: ShotSpec, clip: dict, need: float = NEED, step: int = STEP, tr
         cam = dataclasses.replace(cam, aim_height=round(neck, 4))
     for _ in range(tries):
         candidate = dataclasses.replace(shot, camera=cam)
-        if head_in_frame(candidate, clip, step).mean() >= target:
+        share = float(head_in_frame(candidate, clip, step).mean())
+        if share >= target:
             return candidate
+        if share > best_share + 0.01:  # only a real gain is worth a change of the framing
+            best, best_share = candidate, share
         cam = dataclasses.replace(
             cam, distance=round(cam.distance * 1.2, 4), travel=round(cam.travel * 1.2, 4)
         )
-    return dataclasses.replace(shot, camera=cam)
+    return best

@@ -102,6 +102,7 @@ def check_existing(cfg: DatasetConfig, manifest_dir: Location, plan: bytes, iden
         return False
     saved = parse_yaml(manifest_dir.read_text(CONFIG), manifest_dir.url(CONFIG))
     old_identity = saved.pop("identity", None)
+    saved.setdefault("holdout", "shot")  # a dataset from before `holdout` drew val shots by share
     old = config_from_dict(saved).content_dict()
     new = cfg.content_dict()
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -161,6 +162,9 @@ def _fmt_bytes(n: float) -> str:
 def print_summary(info: dict) -> None:
     click.echo(f"shots: {info['shots']} ({info['val_shots']} held out)   frames: {info['frames']}")
     sp = info["split"]
+    if not info["val_shots"]:
+        click.echo("held out: nothing (no val shots)")
+        return
     held = f"held out: {sp['holdout']}"
     if sp["val_scenes"]:
         held += f"; scenes {', '.join(sp['val_scenes'])}"

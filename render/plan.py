@@ -115,6 +115,7 @@ def _camera(rng: np.random.Generator) -> CameraSpec:
     aim = 0.95 if fill < 0.9 else 1.3 if fill < 1.25 else 1.5
     height = aim + rng.uniform(-0.4, 0.5) * min(1.0, distance / 3)
     return CameraSpec(
+        anchor="middle",
         preset=preset,
         distance=_r(distance),
         height=_r(max(0.3, height)),
@@ -261,10 +262,16 @@ def summary(cfg: DatasetConfig, shots: list[ShotSpec]) -> dict:
     px = cfg.width * cfg.height
     est = frames * px * sum(BYTES_PER_PIXEL[p] for p in cfg.passes if p in BYTES_PER_PIXEL)
     split = plan_split(cfg, list(dict.fromkeys(s.scene for s in shots)))  # scenes in catalog order
+    n_val = sum(s.split == "val" for s in shots)
+    if shots and n_val > 2 * cfg.val_fraction * len(shots) + 1:
+        share = (
+            f"val is {n_val / len(shots):.0%} of the shots (at least one of {len(per_scene)} scenes held out)"
+        )
+        split = dataclasses.replace(split, note="; ".join(x for x in (split.note, share) if x))
     return {
         "shots": len(shots),
         "frames": frames,
-        "val_shots": sum(s.split == "val" for s in shots),
+        "val_shots": n_val,
         "split": asdict(split),
         "scenes": dict(per_scene),
         "clips": dict(Counter(s.animation.clip for s in shots)),

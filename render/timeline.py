@@ -37,9 +37,11 @@ def root_and_camera(shot: ShotSpec, clip: dict, indices) -> list[tuple[tuple, np
     (-1 .. N allowed), without the bones: what framing needs."""
     n = shot.frame_count
     an = shot.animation
-    # The camera's distance is to the character at the shot's middle (CameraSpec.distance), so a
-    # walk towards the camera starts further off and ends nearer instead of running into it.
-    anchor = np.array(root_position(clip, _clip_time(shot, (n - 1) / 2), an.position, an.heading_deg))
+    # The camera's distance is to the character at the shot's middle (CameraSpec.anchor, in
+    # plans since the framing planner), so a walk towards the camera starts further off and ends
+    # nearer instead of running into it; older plans measured it at the start.
+    at = (n - 1) / 2 if shot.camera.anchor == "middle" else 0
+    anchor = np.array(root_position(clip, _clip_time(shot, at), an.position, an.heading_deg))
     anchor[2] = 0.0
     out = []
     for i in indices:
