@@ -26,6 +26,7 @@ from render.timeline import root_and_camera
 CHIN_BELOW_TOP = 0.23  # m from the top of the head to the chin
 HAIR_ABOVE_TOP = 0.03  # m of hair above the crown that must be in frame too
 NECK_BELOW_TOP = 0.3  # m: where a raised aim points
+HEAD_HALF_WIDTH = 0.1  # m either side of the head's axis (hair included) that must be in frame too
 NEED = 0.9  # share of frames with the head in frame
 MARGIN = 0.05  # reframing checks every STEP-th frame and aims at NEED + MARGIN, so every frame holds
 STEP = 6
@@ -36,9 +37,6 @@ def head_heights(shot: ShotSpec) -> tuple[float, float]:
     traits = shot.character.traits or {}
     top = float(traits.get("stature", 1.7))
     return top - CHIN_BELOW_TOP, top + HAIR_ABOVE_TOP
-
-
-HEAD_HALF_WIDTH = 0.1  # m either side of the head's axis (hair included) that must be in frame too
 
 
 def _frames(n: int, step: int) -> list[int]:

@@ -284,7 +284,7 @@ def test_skirts_and_coats_hang_instead_of_wrapping_the_legs(body):
 
 def test_accessories_sit_where_they_belong(body):
     acc = {"glasses": "round", "hat": "beanie", "bag": "shoulder", "earrings": "hoops", "held": "phone"}
-    pieces = {p.name: p for p in build_accessories(body, acc, "long_straight", 0.01)}
+    pieces = {p.name: p for p in build_accessories(body, acc, 0.01)}
     assert set(pieces) == {
         "acc_glasses",
         "acc_beanie",
@@ -322,7 +322,7 @@ def _inside_convex(points: np.ndarray, v: np.ndarray, f: np.ndarray) -> np.ndarr
 
 @pytest.mark.parametrize("kind", ["phone", "cup"])
 def test_a_held_object_is_at_the_hand_not_in_it(body, kind):
-    (piece,) = build_accessories(body, {"held": kind}, "short", 0.01)
+    (piece,) = build_accessories(body, {"held": kind}, 0.01)
     ids = [i for i, n in enumerate(body.bone_names) if "RightHand" in n]
     hand = body.vertices[np.isin(body.dominant_bone(), ids)]
     assert not _inside_convex(hand, piece.vertices, piece.faces).any()
@@ -380,7 +380,7 @@ def test_the_bag_and_strap_lie_over_what_is_worn():
 
 
 def test_the_bag_hangs_at_the_hip(body):
-    bag = next(p for p in build_accessories(body, {"bag": "shoulder"}, "short", 0.01) if p.name == "acc_bag")
+    bag = next(p for p in build_accessories(body, {"bag": "shoulder"}, 0.01) if p.name == "acc_bag")
     hips = body.bone_heads[body.bone_index("Hips")]
     trunk = body.vertices[np.abs(body.vertices[:, 2] - hips[2]) < 0.05]
     trunk = trunk[np.abs(trunk[:, 0] - hips[0]) < 0.25]  # not the hands hanging beside the hips

@@ -11,6 +11,8 @@ Coordinates: metres, z up, feet on z = 0, facing -y (:class:`render.body.BodyDat
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from render.body import BONE_PREFIX, BodyData
@@ -226,9 +228,7 @@ def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
 
 def _rigid(name: str, vf, body: BodyData, bone: str, spec: dict) -> Piece:
     v, f = vf
-    w = np.zeros((len(v), 1))
-    w[:, 0] = 1.0
-    return Piece(name, v, f, (BONE_PREFIX + bone,), w, spec)
+    return Piece(name, v, f, (BONE_PREFIX + bone,), np.ones((len(v), 1)), spec)
 
 
 def _reach(cloud: np.ndarray, centre: np.ndarray, direction: np.ndarray, cone_deg: float = 12.0) -> float:
@@ -349,49 +349,46 @@ def held(body: BodyData, kind: str) -> Piece:
     )
 
 
+# Rigid pieces on the head besides the hat: slot → (mesh builder, material).
+HEAD_PIECES = {
+    "glasses": (glasses, {"color": (0.03, 0.025, 0.02), "roughness": 0.3}),
+    "earrings": (earrings, {"color": (0.9, 0.75, 0.4), "roughness": 0.2, "metallic": 1.0}),
+}
+
+
+def hat(body: BodyData, frame: HeadFrame, kind: str) -> Piece:
+    """A beanie or a cap (dome and visor), 6 mm off the scalp; hair under it is not grown."""
+    brim = hat_brim(frame)
+    inflate = 0.006 * frame.scale
+    head = body.vertices[body.dominant_bone() == body.bone_index("Head")]
+    parts = [ellipsoid_cap(frame, inflate, brim, head)]
+    if kind == "cap":
+        rim = parts[0][0][-40:]  # the dome's lowest ring (40 meridians), on the brim plane
+        parts.append(visor(frame, brim, inflate, rim))
+    color = (0.12, 0.1, 0.3) if kind == "beanie" else (0.6, 0.1, 0.08)
+    return replace(
+        _rigid(f"acc_{kind}", _merge(parts), body, "Head", {"color": color, "roughness": 0.9}),
+        thickness=0.004,
+    )
+
+
 def build_accessories(
-    body: BodyData, accessories: dict, hair_style: str, clearance: float, cloth: np.ndarray | None = None
+    body: BodyData, accessories: dict, clearance: float, cloth: np.ndarray | None = None
 ) -> list[Piece]:
     """The pieces for an identity's ``accessories``; ``clearance``: how far the bag and its
     strap stand off the outermost surface (m); ``cloth`` (N, 3): the rest-pose vertices of the
-    garments worn (the bag and strap go over them). ``hair_style`` is kept for callers; the hat
-    fits the head whatever the style, as hair under it is not grown."""
+    garments worn (the bag and strap go over them)."""
     frame = head_frame(body)
     out: list[Piece] = []
-    kind = accessories.get("glasses", "none")
-    if kind != "none":
-        out.append(
-            _rigid(
-                "acc_glasses",
-                glasses(body, frame, kind),
-                body,
-                "Head",
-                {"color": (0.03, 0.025, 0.02), "roughness": 0.3},
-            )
-        )
-    kind = accessories.get("hat", "none")
-    if kind != "none":
-        brim = hat_brim(frame)
-        inflate = 0.006  # off the scalp (hair under the hat is not grown)
-        head = body.vertices[body.dominant_bone() == body.bone_index("Head")]
-        parts = [ellipsoid_cap(frame, inflate * frame.scale, brim, head)]
-        if kind == "cap":
-            rim = parts[0][0][-40:]  # the dome's lowest ring (40 meridians), on the brim plane
-            parts.append(visor(frame, brim, inflate * frame.scale, rim))
-        color = (0.12, 0.1, 0.3) if kind == "beanie" else (0.6, 0.1, 0.08)
-        hat = _rigid(f"acc_{kind}", _merge(parts), body, "Head", {"color": color, "roughness": 0.9})
-        out.append(Piece(hat.name, hat.vertices, hat.faces, hat.bones, hat.weights, hat.spec, 0.004))
-    kind = accessories.get("earrings", "none")
-    if kind != "none":
-        out.append(
-            _rigid(
-                "acc_earrings",
-                earrings(body, frame, kind),
-                body,
-                "Head",
-                {"color": (0.9, 0.75, 0.4), "roughness": 0.2, "metallic": 1.0},
-            )
-        )
+    for slot in ("glasses", "hat", "earrings"):
+        kind = accessories.get(slot, "none")
+        if kind == "none":
+            continue
+        if slot == "hat":
+            out.append(hat(body, frame, kind))
+        else:
+            build, spec = HEAD_PIECES[slot]
+            out.append(_rigid(f"acc_{slot}", build(body, frame, kind), body, "Head", spec))
     if accessories.get("bag", "none") != "none":
         out += shoulder_bag(body, clearance, cloth)
     kind = accessories.get("held", "none")

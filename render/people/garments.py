@@ -24,7 +24,7 @@ Coordinates: metres, z up, feet on z = 0, facing -y (:class:`render.body.BodyDat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -436,20 +436,8 @@ def _outside(v: np.ndarray, movable: np.ndarray, tubes: list[_Tube], thick: floa
 
 def _without_faces(piece: Piece, src: np.ndarray, drop: np.ndarray) -> tuple[Piece, np.ndarray]:
     """``piece`` without the faces ``drop`` (F,) bool, compacted, and its source vertex ids."""
-    faces = piece.faces[~drop]
-    used = np.unique(faces)
-    remap = np.full(len(piece.vertices), -1, np.int64)
-    remap[used] = np.arange(len(used))
-    out = Piece(
-        piece.name,
-        piece.vertices[used],
-        remap[faces],
-        piece.bones,
-        piece.weights[used],
-        piece.spec,
-        piece.thickness,
-    )
-    return out, src[used]
+    v, f, used = _submesh(piece.vertices, piece.faces, ~drop)
+    return replace(piece, vertices=v, faces=f, weights=piece.weights[used]), src[used]
 
 
 def build_outfit(body: BodyData, outfit: dict) -> Outfit:
@@ -462,6 +450,7 @@ def build_outfit(body: BodyData, outfit: dict) -> Outfit:
     weights = dense_weights(body)
     names = [n.removeprefix(BONE_PREFIX) for n in body.bone_names]
     dom_names = np.array([names[b] for b in body.dominant_bone()])
+    on_arm = (np.char.find(dom_names, "Arm") >= 0) | (np.char.find(dom_names, "Hand") >= 0)  # (V,)
     hips = _joint(body, "Hips")[:2]
     built: dict[str, list[Piece]] = {}
     tubes: list[_Tube] = []
@@ -478,18 +467,13 @@ def build_outfit(body: BodyData, outfit: dict) -> Outfit:
         if layer != "shoes" and tubes:
             # A layer over a tube ends at the tube's top: below it the tube is what shows, and
             # pushing the crotch and inner thighs out onto the tube would fold them inside out.
-            names_src = dom_names[src].astype(str)
-            sleeve = (np.char.find(names_src, "Arm") >= 0) | (np.char.find(names_src, "Hand") >= 0)
             low = piece.vertices[:, 2] < max(t.zs[0] for t in tubes)
-            drop = (low & ~sleeve)[piece.faces].all(axis=1)
+            drop = (low & ~on_arm[src])[piece.faces].all(axis=1)
             if drop.any():
                 keep_f[np.flatnonzero(keep_f)[drop]] = False  # that skin is not under this layer
                 piece, src = _without_faces(piece, src, drop)
             # All but the sleeves go over the tubes.
-            sleeve = np.char.find(dom_names[src].astype(str), "Arm") >= 0
-            sleeve |= np.char.find(dom_names[src].astype(str), "Hand") >= 0
-            moved = _outside(piece.vertices, ~sleeve, tubes, k["thick"])
-            piece = Piece(piece.name, moved, piece.faces, piece.bones, piece.weights, spec, piece.thickness)
+            piece = replace(piece, vertices=_outside(piece.vertices, ~on_arm[src], tubes, k["thick"]))
         torso = np.isin(dom_names[src], TORSO)
         built[layer] = [piece]
         # Hide body faces under the garment, but not within two rings of its openings.

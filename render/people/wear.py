@@ -27,5 +27,5 @@ def dress(body: BodyData, spec: CharacterSpec) -> Worn:
     # outwards) and 5 mm off it (the strap is offset along y, a little less across a slope).
     thick = max((p.thickness for p in outfit.pieces), default=0.0)
     cloth = np.concatenate([p.vertices for p in outfit.pieces]) if outfit.pieces else None
-    extras = build_accessories(body, spec.accessories, spec.hair["style"], thick + 0.005, cloth)
+    extras = build_accessories(body, spec.accessories, thick + 0.005, cloth)
     return Worn(outfit.pieces + extras, outfit.body_faces)
