@@ -44,6 +44,8 @@ from render.config import load_config, parse_resolution  # noqa: E402
 from render.plan import ShotSpec, plan_shots  # noqa: E402
 from render.shot import shipped_frame  # noqa: E402
 
+WALK = "walk_and_reach"  # captured (CMU), retargeted
+
 
 def portrait_shot(cfg, scenes, clips) -> ShotSpec:
     """Shot 0 of the plan, framed as a medium close-up from the chest up (hair fills the frame
@@ -62,7 +64,12 @@ def portrait_shot(cfg, scenes, clips) -> ShotSpec:
             azimuth_deg=20.0,
             shake=0.0,
         ),
-        animation=dataclasses.replace(shot.animation, clip="walk", position=(0.0, 0.0)),
+        animation=dataclasses.replace(
+            shot.animation,
+            clip=WALK,
+            position=(0.0, 0.0),
+            start=clips[WALK]["frames"][0] / clips[WALK]["fps"],
+        ),
     )
 
 
@@ -92,7 +99,7 @@ class Bench:
 
     def render(self, settings: RenderSettings, tag: str) -> tuple[list[Path], dict]:
         files = self.renderer.render_shot(
-            self.shot, self.scenes[self.shot.scene], self.clips["walk"], settings, self.work / tag
+            self.shot, self.scenes[self.shot.scene], self.clips[WALK], settings, self.work / tag
         )
         return files, dict(self.renderer.last_timing)
 

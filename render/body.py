@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from render.motion.rig import RigRest, from_bones
+
 RIG = "mixamo"
 BONE_PREFIX = "mixamorig:"
 
@@ -39,6 +41,15 @@ class BodyData:
     def dominant_bone(self) -> np.ndarray:
         """(V,) index of the bone with the largest skin weight per vertex."""
         return self.skin_bones[np.arange(len(self.skin_bones)), self.skin_weights.argmax(axis=1)]
+
+
+def rig_rest(body: BodyData) -> RigRest:
+    """The body's rig rest as retargeting needs it (:class:`render.motion.rig.RigRest`)."""
+    names = [n.removeprefix(BONE_PREFIX) for n in body.bone_names]
+    return from_bones(
+        {n: body.bone_heads[i].copy() for i, n in enumerate(names)},
+        {n: body.bone_tails[i].copy() for i, n in enumerate(names)},
+    )
 
 
 class BodyModel:

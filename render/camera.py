@@ -31,6 +31,7 @@ class CameraSpec:
     # Where ``distance`` is measured from: the character's root at the shot's "middle" frame
     # (plans since the head-in-frame planner) or at its "start" (plans written before).
     anchor: str = "start"
+    exposure_ev: float = 0.0  # stops this shot adds to its scene's exposure (plans before it: 0)
 
 
 def _dir(theta_rad: float) -> np.ndarray:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from render.config import ConfigError, read_yaml
 
-PROP_TYPES = ("building", "pole", "tree", "rock", "wall", "hedge", "pillar")
+PROP_TYPES = (
+    "building", "pole", "tree", "rock", "wall", "hedge", "pillar",
+    "plant", "shelf", "desk", "sofa", "poster", "lamp",
+)  # fmt: skip
+KINDS = ("urban", "nature", "interior", "night")
 AXES = ("x", "y", "z")
 
 
@@ -24,8 +29,14 @@ def load_scenes(path: str | Path) -> list[dict]:
             raise ConfigError(f"{where}: duplicate name {s['name']!r}")
         names.add(s["name"])
         sky = s.get("sky", {})
-        if sky.get("type") not in ("sky", "hdri"):
-            raise ConfigError(f"{where} ({s['name']}): sky.type must be 'sky' or 'hdri'")
+        if sky.get("type") not in ("sky", "hdri", "color"):
+            raise ConfigError(f"{where} ({s['name']}): sky.type must be 'sky', 'hdri' or 'color'")
+        if s.get("kind") not in KINDS:
+            raise ConfigError(f"{where} ({s['name']}): kind must be one of {', '.join(KINDS)}")
+        if s["kind"] == "interior" and not (
+            isinstance(s.get("room"), dict) and len(s["room"].get("size", [])) == 2
+        ):
+            raise ConfigError(f"{where} ({s['name']}): an interior needs room.size [width, depth]")
         if sky["type"] == "hdri" and not isinstance(sky.get("file"), str):
             raise ConfigError(f"{where} ({s['name']}): an hdri sky needs a file name")
         for p in s.get("props", []):
@@ -34,14 +45,41 @@ def load_scenes(path: str | Path) -> list[dict]:
     return scenes
 
 
-def load_clips(path: str | Path) -> dict[str, dict]:
+def load_clips(
+    path: str | Path, folders: dict[str, str | None] | None = None, warn: Callable[[str], None] | None = None
+) -> dict[str, dict]:
+    """The clip catalog: its procedural clips, its captured clips (files beside the catalog,
+    completed from the file by :func:`render.motion.library.describe`) and, given ``folders``
+    ({"bvh": dir, "mixamo": dir}, e.g. the config's assets), every usable file there. A file in a
+    folder that cannot be used is reported through ``warn`` and skipped; one named in the catalog
+    is an error. Keys starting with "_" are where things lie on this machine, not what they are
+    (left out of the dataset's digest)."""
+    from render.motion import library
+
+    path = Path(path)
     data = read_yaml(path)
     clips = data.get("clips")
     if not isinstance(clips, dict) or not clips:
         raise ConfigError(f"clip catalog {path}: expected a non-empty 'clips' mapping")
+    maps_path = (path.parent / "skeletons.yaml").resolve()
+    maps_path = maps_path if maps_path.is_file() else library.DEFAULT_SKELETONS
+    skeletons = None
     for name, c in clips.items():
         where = f"clip catalog {path}: clip {name!r}"
-        if not isinstance(c, dict) or not isinstance(c.get("period"), (int, float)) or c["period"] <= 0:
+        source = c.get("source", "procedural") if isinstance(c, dict) else None
+        if source not in library.SOURCES:
+            raise ConfigError(f"{where}: source must be one of {', '.join(library.SOURCES)}")
+        if source != "procedural":
+            if not isinstance(c.get("file"), str):
+                raise ConfigError(f"{where}: a {source} clip needs a file")
+            skeletons = skeletons or library.load_skeletons(maps_path)
+            c["_path"] = str((path.parent / c["file"]).resolve())
+            try:
+                library.describe(c, skeletons, maps_path)
+            except Exception as exc:  # any reader failure, in one line naming the file
+                raise ConfigError(f"{where}: {library.one_line(exc, Path(c['_path']))}") from None
+            continue
+        if not isinstance(c.get("period"), (int, float)) or c["period"] <= 0:
             raise ConfigError(f"{where}: needs a positive period")
         for bone, angles in (c.get("base") or {}).items():
             if not (isinstance(angles, list) and len(angles) == 3):
@@ -49,4 +87,12 @@ def load_clips(path: str | Path) -> dict[str, dict]:
         for o in c.get("osc") or []:
             if not (isinstance(o, list) and len(o) == 5 and o[1] in AXES):
                 raise ConfigError(f"{where}: oscillation {o!r} must be [bone, axis, amp, cycles, phase]")
+    for source, folder in (folders or {}).items():
+        if folder:
+            skeletons = skeletons or library.load_skeletons(maps_path)
+            found = library.folder_clips(folder, source, skeletons, maps_path, warn or (lambda _msg: None))
+            taken = sorted(set(found) & set(clips))
+            if taken:
+                raise ConfigError(f"{source} folder {folder}: clip {taken[0]} is also in {path}")
+            clips.update(found)
     return clips

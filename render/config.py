@@ -34,6 +34,14 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Assets:
     hdri_dir: str | None = None
+    bvh_dir: str | None = (
+        None  # BVH motion capture clips (CMU conventions, or any skeleton in animations/skeletons.yaml)
+    )
+    mixamo_dir: str | None = None  # Mixamo FBX clips (30 fps, with or without skin)
+
+    def clip_folders(self) -> dict[str, str | None]:
+        """Folders of clips that join the clip catalog, by source."""
+        return {"bvh": self.bvh_dir, "mixamo": self.mixamo_dir}
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class DatasetConfig:
     filter_width: float = 1.0
     depth_of_field: bool = True
     fstop: tuple[float, float] = (1.8, 8.0)
+    exposure: tuple[float, float] = (-0.5, 0.5)  # stops added to each shot's scene exposure, uniform
     motion_blur: bool = True
     shutter: float = 0.5
     characters: int = 48
@@ -101,6 +110,7 @@ class DatasetConfig:
         d["resolution"] = list(self.resolution)
         d["passes"] = list(self.passes)
         d["fstop"] = list(self.fstop)
+        d["exposure"] = list(self.exposure)
         return d
 
     def to_yaml(self) -> str:
@@ -144,6 +154,20 @@ def parse_resolution(value: Any) -> tuple[int, int]:
     if w < 8 or h < 8 or w > 16384 or h > 16384:
         raise ConfigError(f"resolution {w}x{h}: each side must be between 8 and 16384 pixels")
     return w, h
+
+
+def parse_exposure(value: Any) -> tuple[float, float]:
+    """``[lo, hi]`` stops (or one number) → an exposure range with -4 <= lo <= hi <= 4."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value, value]
+    if not (
+        isinstance(value, (list, tuple)) and len(value) == 2 and all(type(v) in (int, float) for v in value)
+    ):
+        raise ConfigError(f"exposure {value!r}: expected a range of stops [lo, hi], e.g. [-0.5, 0.5]")
+    lo, hi = float(value[0]), float(value[1])
+    if not (-4.0 <= lo <= hi <= 4.0):
+        raise ConfigError(f"exposure [{lo}, {hi}]: need -4 <= lo <= hi <= 4 (stops)")
+    return lo, hi
 
 
 def parse_fstop(value: Any) -> tuple[float, float]:
@@ -235,6 +259,8 @@ def _validate(d: dict[str, Any]) -> DatasetConfig:
             kw[key] = tuple(p for p in PASSES if p in value)
         elif key == "fstop":
             kw[key] = parse_fstop(value)
+        elif key == "exposure":
+            kw[key] = parse_exposure(value)
         elif key == "assets":
             if value is None:
                 value = {}

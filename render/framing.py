@@ -1,11 +1,11 @@
 """Framing (pure): is the subject's head, hair included, in the picture?
 
-The head is taken at the character's root (the ground point under the hips, with the clip's
-bob) raised to its chin and to just above its crown, from the identity's stature, and 10 cm
-either side of that line across the view: the actions are upright procedural clips, so the
-head stays near it (the bones' turns are not applied here; a swaying dance leans further). A
-frame has the head in frame when all six points project inside the image, in front of the
-camera.
+The head is taken at its top (:func:`render.timeline.head_tops`: above the root by the
+identity's stature for an upright procedural clip; where the capture's head is, scaled to the
+body, for captured motion) lowered to its chin and raised just above its crown, and 10 cm either
+side of that line across the view (a swaying procedural dance leans a little further: its bones'
+turns are not applied here). A frame has the head in frame when all six points project inside
+the image, in front of the camera.
 
 :func:`reframe` makes a planned shot keep the head in frame for at least ``need`` of its
 frames: where the aim is too low for the lens to hold the head, it is raised to the neck;
@@ -21,13 +21,16 @@ import numpy as np
 
 from render.camera import intrinsics
 from render.plan import ShotSpec
-from render.timeline import root_and_camera
+from render.timeline import captured, head_tops, root_and_camera
 
 CHIN_BELOW_TOP = 0.23  # m from the top of the head to the chin
 HAIR_ABOVE_TOP = 0.03  # m of hair above the crown that must be in frame too
 NECK_BELOW_TOP = 0.3  # m: where a raised aim points
 HEAD_HALF_WIDTH = 0.1  # m either side of the head's axis (hair included) that must be in frame too
 NEED = 0.9  # share of frames with the head in frame
+# Captured clips: the head is placed on a reference rig at the identity's stature, up to 5 cm
+# from where the body's own rig puts it (median 2 cm); the points move out by this much.
+POSE_SLACK = 0.05
 MARGIN = 0.05  # reframing checks every STEP-th frame and aims at NEED + MARGIN, so every frame holds
 STEP = 6
 
@@ -49,13 +52,17 @@ def head_in_frame(shot: ShotSpec, clip: dict, step: int = 1) -> np.ndarray:
     crown, each also HEAD_HALF_WIDTH either side along the camera's right axis, all inside."""
     width, height = shot.resolution
     f = intrinsics(shot.camera.focal_mm, width, height)[0, 0]
-    states = root_and_camera(shot, clip, _frames(shot.frame_count, step))
-    roots = np.array([r for r, _ in states], dtype=np.float64)  # (F, 3)
+    frames = _frames(shot.frame_count, step)
+    states = root_and_camera(shot, clip, frames)
+    tops = head_tops(shot, clip, frames)  # (F, 3)
     cams = np.stack([c for _, c in states])  # (F, 4, 4): right, up, back (Blender), eye
     ok = np.ones(len(states), dtype=bool)
-    for h in head_heights(shot):
-        for side in (-HEAD_HALF_WIDTH, 0.0, HEAD_HALF_WIDTH):
-            d = roots + np.array([0.0, 0.0, h]) + side * cams[:, :3, 0] - cams[:, :3, 3]
+    stature = head_heights(shot)[1] - HAIR_ABOVE_TOP
+    slack = POSE_SLACK if captured(clip) else 0.0
+    chin, crown = head_heights(shot)
+    for h in (chin - slack, crown + slack):
+        for side in (-HEAD_HALF_WIDTH - slack, 0.0, HEAD_HALF_WIDTH + slack):
+            d = tops + np.array([0.0, 0.0, h - stature]) + side * cams[:, :3, 0] - cams[:, :3, 3]
             x, y = np.einsum("fk,fk->f", d, cams[:, :3, 0]), np.einsum("fk,fk->f", d, cams[:, :3, 1])
             depth = -np.einsum("fk,fk->f", d, cams[:, :3, 2])
             safe = np.where(depth > 0, depth, 1.0)
@@ -67,8 +74,10 @@ def head_in_frame(shot: ShotSpec, clip: dict, step: int = 1) -> np.ndarray:
 def reframe(shot: ShotSpec, clip: dict, need: float = NEED, step: int = STEP, tries: int = 8) -> ShotSpec:
     """``shot``, or the nearest change of its camera (raised aim, then distance ×1.2 a try) that
     keeps the head in frame for ``need`` + MARGIN of the frames checked (every ``step``-th and
-    the last). When no try reaches that, the best one tried (the original included) is kept."""
+    the last; every frame for captured motion, which moves faster than a step can follow). When
+    no try reaches that, the best one tried (the original included) is kept."""
     target = min(1.0, need + MARGIN)
+    step = 1 if captured(clip) else step
     best, best_share = shot, float(head_in_frame(shot, clip, step).mean())
     if best_share >= target:
         return shot

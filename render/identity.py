@@ -19,10 +19,19 @@ BODY_MODEL_PACKAGE = "anny"
 LIBRARY_PACKAGES = ("numpy", "OpenEXR", "opencv-python-headless")
 
 
+def _portable(obj: object) -> object:
+    """``obj`` without the dict keys that start with "_" (where a file lies on this machine)."""
+    if isinstance(obj, dict):
+        return {k: _portable(v) for k, v in obj.items() if not (isinstance(k, str) and k.startswith("_"))}
+    if isinstance(obj, list | tuple):
+        return [_portable(v) for v in obj]
+    return obj
+
+
 def digest(obj: object) -> str:
     """SHA-256 of canonical JSON (sorted keys): formatting and comments of a YAML file do not
-    count, any value does."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    count, any value does; keys starting with "_" (local paths) do not."""
+    text = json.dumps(_portable(obj), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

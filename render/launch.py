@@ -103,6 +103,7 @@ def check_existing(cfg: DatasetConfig, manifest_dir: Location, plan: bytes, iden
     saved = parse_yaml(manifest_dir.read_text(CONFIG), manifest_dir.url(CONFIG))
     old_identity = saved.pop("identity", None)
     saved.setdefault("holdout", "shot")  # a dataset from before `holdout` drew val shots by share
+    saved.setdefault("exposure", [0.0, 0.0])  # ... and before `exposure`, rendered every shot at 0
     old = config_from_dict(saved).content_dict()
     new = cfg.content_dict()
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -245,7 +246,9 @@ def main(config_path, dry_run, plan_out, quiet, **flags) -> None:
             flags["sampler_seed"] = parse_sampler_seed(flags["sampler_seed"])
         cfg = load_config(config_path, flags)
         scenes = load_scenes(cfg.scene_catalog_path())
-        clips = load_clips(cfg.clip_catalog_path())
+        clips = load_clips(
+            cfg.clip_catalog_path(), cfg.assets.clip_folders(), lambda m: click.echo(m, err=True)
+        )
         shots = plan_shots(cfg, [s["name"] for s in scenes], clips)
         check_passes(cfg)
         if plan_out and not dry_run:

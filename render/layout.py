@@ -9,14 +9,14 @@ plan asks for one, adds an occluder that passes partly in front of the character
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from render.plan import ShotSpec, rng_for
 from render.timeline import FrameState
 
-# Footprint radius (m) of each prop type as a fraction of its width, and default sizes.
+# Default (height, width) ranges (m) of each prop type.
 DEFAULT_SIZE = {
     "building": ((8.0, 30.0), (3.0, 9.0)),
     "pole": ((3.0, 5.0), (0.08, 0.15)),
@@ -25,7 +25,16 @@ DEFAULT_SIZE = {
     "wall": ((1.5, 3.0), (4.0, 9.0)),
     "hedge": ((0.8, 1.4), (2.0, 5.0)),
     "pillar": ((3.0, 6.0), (0.4, 0.8)),
+    # Clutter: leaf-card plants, furniture, text-covered panels, lamps that light the scene.
+    "plant": ((0.6, 1.8), (0.5, 1.4)),
+    "shelf": ((1.6, 2.2), (0.8, 1.8)),
+    "desk": ((0.72, 0.78), (1.2, 1.8)),
+    "sofa": ((0.75, 0.9), (1.6, 2.4)),
+    "poster": ((1.2, 2.6), (0.6, 1.6)),
+    "lamp": ((3.5, 5.5), (0.1, 0.16)),
 }
+# Parts of an interior's room (see :func:`room_props`); never placed on rings.
+ROOM_KINDS = ("room_wall", "ceiling", "light_panel")
 CLEARANCE = 0.6  # metres kept free around the camera and the sight line
 
 
@@ -39,6 +48,9 @@ class Prop:
     depth: float
     rotation_deg: float
     color: tuple[float, float, float]
+    lit: float = 0.0  # lamps and light panels: watts; posters and windows: emission strength; buildings: share of lit windows
+    z: float = 0.0  # elevation of the base (m)
+    leaves: bool = False  # trees: crowns of leaf cards instead of a solid blob
 
     @property
     def radius(self) -> float:
@@ -55,6 +67,15 @@ def _color(rng: np.random.Generator, kind: str) -> tuple[float, float, float]:
         "wall": (0.5, 0.45, 0.4),
         "hedge": (0.05, 0.14, 0.04),
         "pillar": (0.6, 0.58, 0.55),
+        "plant": (0.07, 0.2, 0.05),
+        "shelf": (0.4, 0.3, 0.2),
+        "desk": (0.5, 0.45, 0.4),
+        "sofa": (0.35, 0.3, 0.4),
+        "poster": (0.7, 0.65, 0.6),
+        "lamp": (0.2, 0.2, 0.22),
+        "room_wall": (0.7, 0.68, 0.64),
+        "ceiling": (0.8, 0.8, 0.8),
+        "light_panel": (1.0, 0.95, 0.9),
     }[kind]
     jitter = rng.uniform(0.7, 1.3, size=3) * rng.uniform(0.8, 1.2)
     return tuple(round(float(min(0.9, c * j)), 4) for c, j in zip(base, jitter, strict=True))
@@ -73,23 +94,80 @@ def scene_props(scene: dict) -> list[Prop]:
             theta = rng.uniform(0, 2 * math.pi)
             width = float(rng.uniform(*widths))
             depth = {"wall": 0.3, "hedge": 0.9}.get(kind, width * float(rng.uniform(0.7, 1.3)))
-            if kind in ("pole", "pillar", "tree"):
+            if kind in ("pole", "pillar", "tree", "lamp", "plant"):
                 depth = width
-            props.append(
-                Prop(
-                    kind=kind,
-                    x=round(r * math.cos(theta), 4),
-                    y=round(r * math.sin(theta), 4),
-                    height=round(float(rng.uniform(*heights)), 4),
-                    width=round(width, 4),
-                    depth=round(depth, 4),
-                    rotation_deg=round(
-                        math.degrees(theta) + 90.0 if kind in ("wall", "hedge") else rng.uniform(0, 360), 3
-                    ),
-                    color=_color(rng, kind),
-                )
+            elif kind in ("shelf", "sofa", "desk", "poster"):
+                depth = {"shelf": 0.4, "sofa": 0.9, "desk": 0.75, "poster": 0.06}[kind]
+            prop = Prop(
+                kind=kind,
+                x=round(r * math.cos(theta), 4),
+                y=round(r * math.sin(theta), 4),
+                height=round(float(rng.uniform(*heights)), 4),
+                width=round(width, 4),
+                depth=round(depth, 4),
+                rotation_deg=round(
+                    math.degrees(theta) + 90.0 if kind in ("wall", "hedge") else rng.uniform(0, 360), 3
+                ),
+                color=_color(rng, kind),
             )
-    return props
+            # New keys draw after the old ones, so scenes without them keep their layout.
+            if "lit" in spec:
+                lo, hi = spec["lit"] if isinstance(spec["lit"], list) else (spec["lit"], spec["lit"])
+                prop = replace(prop, lit=round(float(rng.uniform(lo, hi)), 4))
+            if kind in ("shelf", "sofa", "desk", "poster") and spec.get("face_centre", True):
+                # Furniture and panels turn their front to the stage, as a room would arrange them.
+                prop = replace(prop, rotation_deg=round(math.degrees(theta) + 90.0, 3))
+            if spec.get("leaves"):
+                prop = replace(prop, leaves=True)
+            props.append(prop)
+    return props + room_props(scene)
+
+
+def room_props(scene: dict) -> list[Prop]:
+    """An interior's room around the stage: four walls, each turned so its local -y faces the
+    stage (``windows``: the emission of daylit panes along them, as their ``lit``), a ceiling
+    and a grid of ceiling light panels (``lit``: watts each)."""
+    room = scene.get("room")
+    if not room:
+        return []
+    w, d = (float(v) for v in room["size"])
+    h = float(room.get("height", 3.2))
+    wall = tuple(room.get("wall_color", (0.7, 0.68, 0.64)))
+    windows = float(room.get("windows", 0.0))
+    out = [
+        Prop("room_wall", 0.0, d / 2, h, w, 0.2, 0.0, wall, lit=windows),
+        Prop("room_wall", 0.0, -d / 2, h, w, 0.2, 180.0, wall, lit=windows),
+        Prop("room_wall", w / 2, 0.0, h, d, 0.2, 270.0, wall, lit=windows),
+        Prop("room_wall", -w / 2, 0.0, h, d, 0.2, 90.0, wall, lit=windows),
+        Prop("ceiling", 0.0, 0.0, 0.15, w, d, 0.0, tuple(room.get("ceiling_color", (0.8, 0.8, 0.8))), z=h),
+    ]
+    spacing = float(room.get("light_spacing", 3.0))
+    power = float(room.get("light_power", 150.0))
+    nx, ny = max(1, int(w // spacing)), max(1, int(d // spacing))
+    for i in range(nx):
+        for j in range(ny):
+            x = (i - (nx - 1) / 2) * spacing
+            y = (j - (ny - 1) / 2) * spacing
+            out.append(
+                Prop("light_panel", x, y, 0.02, 1.2, 0.6, 0.0, (1.0, 0.95, 0.9), lit=power, z=h - 0.03)
+            )
+    return out
+
+
+def _crosses(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> bool:
+    """Do segments ab and cd (2D) cross?"""
+
+    def side(p, q, r) -> float:
+        return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+
+    return side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0
+
+
+def _wall_line(p: Prop) -> tuple[np.ndarray, np.ndarray]:
+    t = math.radians(p.rotation_deg)
+    half = np.array([math.cos(t), math.sin(t)]) * p.width / 2
+    centre = np.array([p.x, p.y])
+    return centre - half, centre + half
 
 
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -104,14 +182,25 @@ def clear_for_shot(props: list[Prop], states: list[FrameState], step: int = 4) -
     keep = []
     sampled = states[::step] + [states[-1]]
     for p in props:
+        if p.kind in ("ceiling", "light_panel"):
+            keep.append(p)
+            continue
+        if p.kind == "room_wall":  # dropped only when the camera looks in from outside the room
+            a, b = _wall_line(p)
+            if not any(_crosses(s.cam_to_world[:2, 3], np.array(s.root[:2]), a, b) for s in sampled):
+                keep.append(p)
+            continue
         centre = np.array([p.x, p.y])
         blocked = False
         for s in sampled:
             eye = s.cam_to_world[:2, 3]
             root = np.array(s.root[:2])
             if _segment_distance(centre, eye, root) < p.radius + CLEARANCE:
-                # Low props (rocks, hedges) below the camera and the character's hips are fine.
-                low = p.height < min(s.cam_to_world[2, 3], 1.0) - 0.2
+                # Low props (rocks, hedges) below the camera and the character's hips are fine;
+                # a character down on the floor (a captured clip's hips well below standing,
+                # procedural clips only bob) has its hips lower.
+                hips = 1.0 + min(0.0, s.root[2]) if s.root[2] < -0.1 else 1.0
+                low = p.height < min(s.cam_to_world[2, 3], hips) - 0.2
                 if not low:
                     blocked = True
                     break
@@ -142,6 +231,10 @@ def occluder_for_shot(shot: ShotSpec, states: list[FrameState]) -> Prop:
         "hedge": rng.uniform(0.8, 1.6),
     }[kind]
     height = {"pole": 4.0, "pillar": 3.5, "hedge": rng.uniform(0.6, 1.1)}[kind]
+    if kind == "hedge" and mid.root[2] < -0.1:
+        # A captured clip with the character down (hips well below standing): a hedge that
+        # hides part of a standing body would hide all of it; lower it as much as the hips.
+        height *= max(0.3, 1.0 + float(mid.root[2]))
     heading = math.degrees(math.atan2(side[1], side[0]))
     return Prop(
         kind=kind,

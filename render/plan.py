@@ -179,13 +179,32 @@ def plan_split(cfg: DatasetConfig, scenes: list[str]) -> Split:
     )
 
 
+SLOWEST = 0.7  # a captured clip plays no slower than this to fit its range
+
+
+def _window(clip: dict, u: float, frames: int, fps: int, speed: float) -> tuple[float, float]:
+    """(seconds into the clip at a shot's first frame, playback speed) from a uniform draw ``u``
+    and the drawn ``speed``: anywhere in the first 10 s of a periodic (procedural) clip; for a
+    captured clip, a window inside its catalog frame range, played slower (down to
+    :data:`SLOWEST`) when the shot is longer than the range, and from the range's start if it is
+    longer still."""
+    if "duration" not in clip:
+        return _r(10 * u), speed
+    span = (frames - 1) / fps
+    if span * speed > clip["duration"]:
+        speed = _r(max(SLOWEST, clip["duration"] / span) if span > 0 else speed)
+    first = clip["frames"][0] / clip["fps"]
+    return _r(first + u * max(0.0, clip["duration"] - span * speed)), speed
+
+
 def plan_shots(
-    cfg: DatasetConfig, scene_names: list[str], clips: Mapping[str, dict] | list[str]
+    cfg: DatasetConfig, scene_names: list[str], clips: Mapping[str, dict] | list[str], reframe: bool = True
 ) -> list[ShotSpec]:
     """Plan ``cfg.cams`` shots over the first ``cfg.scenes`` scenes of the catalog, with the
     clips of ``clips``. Given the clips themselves (the catalog's mapping, as the launcher
-    does), each shot's camera is then reframed so that the head stays in frame
-    (:func:`render.framing.reframe`); given only their names, it is not. The val
+    does), captured clips play windows inside their ranges and each shot's camera is then
+    reframed so that the head stays in frame (:func:`render.framing.reframe`; not with
+    ``reframe=False``); given only their names, neither. The val
     split is :func:`plan_split`'s: with scenes held out, a shot is val when its scene is; else a
     ``val_fraction`` share of the shots is. Val shots draw their identity from the held-out
     identities, train shots from the rest."""
@@ -216,10 +235,12 @@ def plan_shots(
         jitter = rng.uniform(-1, 1) * cfg.frames_jitter
         frames = max(1, round(cfg.frames * (1 + jitter)))
         clip = clip_names[int(rng.integers(len(clip_names)))]
+        u, speed = rng.uniform(0, 1), _r(rng.uniform(0.85, 1.15))
+        start, speed = _window(clips[clip] if isinstance(clips, Mapping) else {}, u, frames, cfg.fps, speed)
         animation = AnimationSpec(
             clip=clip,
-            start=_r(rng.uniform(0, 10)),
-            speed=_r(rng.uniform(0.85, 1.15)),
+            start=start,
+            speed=speed,
             heading_deg=_r(rng.uniform(0, 360)),
             position=(_r(rng.uniform(-1.5, 1.5)), _r(rng.uniform(-1.5, 1.5))),
         )
@@ -235,17 +256,19 @@ def plan_shots(
                 resolution=cfg.resolution,
                 seed=int(rng.integers(0, 2**31 - 1)),
                 camera=dataclasses.replace(
-                    _camera(rng), fstop=_fstop(cfg.seed, i, *cfg.fstop) if cfg.depth_of_field else 0.0
+                    _camera(rng),
+                    fstop=_fstop(cfg.seed, i, *cfg.fstop) if cfg.depth_of_field else 0.0,
+                    exposure_ev=_r(rng_for(cfg.seed, "exposure", i).uniform(*cfg.exposure), 3),
                 ),
                 character=people[int(rng.integers(len(people)))],
                 animation=animation,
                 occluder=bool(rng.uniform() < 0.2),
             )
         )
-    if isinstance(clips, Mapping):
-        from render.framing import reframe  # framing reads the timeline, which reads ShotSpec
+    if isinstance(clips, Mapping) and reframe:
+        from render.framing import reframe as keep_head  # framing reads the timeline, which reads ShotSpec
 
-        shots = [reframe(s, clips[s.animation.clip]) for s in shots]
+        shots = [keep_head(s, clips[s.animation.clip]) for s in shots]
     return shots
 
 

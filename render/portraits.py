@@ -5,7 +5,10 @@ Cycles in a neutral studio, for looking at them with one's own eyes.
   close-up of the head at 4K pixel density (``--px-per-mm``: a 2160×3840 frame spanning 1 m of
   height has 3.84);
 - ``--what identities``: one row per identity of the catalog (the first ``--characters``, or
-  ``--ids``): front, three-quarter, back and the close-up, with the identity's traits.
+  ``--ids``): front, three-quarter, back and the close-up, with the identity's traits;
+- ``--what actions``: one row per clip of the clip catalog (or ``--clips``): ``--frames`` poses
+  across a 130-frame window from the start of its range, played on one identity as a shot
+  would play it (retargeted, resampled to 30 fps), the camera following at 30° off the front.
 
 Strands follow the same level of detail as in the dataset (by pixels per millimetre), so what
 the sheet shows is what a shot at that scale renders.
@@ -73,6 +76,54 @@ def portrait_row(bodies, spec, strands: int, px_per_mm: float, size: int, sample
     return tiles
 
 
+def action_rows(bodies, clip_names: str, n_frames: int, spec, size: int, samples: int) -> list:
+    """One row of tiles per clip: ``n_frames`` poses over 130 frames at 30 fps from the start of
+    the clip's range (procedural clips: from t = 0), on ``spec`` without hair (bald heads show the
+    head's motion plainly and render fast)."""
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from render.backends.blender import portrait
+    from render.body import rig_rest
+    from render.catalog import load_clips, load_scenes
+    from render.config import load_config
+    from render.plan import plan_shots
+    from render.timeline import frame_states
+
+    cfg = load_config(None, {"cams": 22})
+    clips = load_clips(cfg.clip_catalog_path(), cfg.assets.clip_folders(), lambda m: click.echo(m, err=True))
+    names = [c for c in clip_names.split(",") if c] or list(clips)
+    unknown = [c for c in names if c not in clips]
+    if unknown:
+        raise click.UsageError(f"--clips: {unknown[0]} is not in the clip catalog")
+    base = plan_shots(cfg, [s["name"] for s in load_scenes(cfg.scene_catalog_path())], list(clips))[0]
+    body = bodies.body(spec.phenotype)
+    height = float(body.vertices[:, 2].max())
+    rows = []
+    for name in tqdm(names, desc="actions", unit="clip"):
+        clip = clips[name]
+        start = clip["frames"][0] / clip["fps"] if "fps" in clip else 0.0
+        anim = dataclasses.replace(
+            base.animation, clip=name, start=start, speed=1.0, heading_deg=0.0, position=(0.0, 0.0)
+        )
+        shot = dataclasses.replace(base, character=spec, frame_count=130, fps=30, animation=anim)
+        states = frame_states(shot, clip, rig_rest(body))
+        rig = portrait.setup(body, spec, [], samples, floor=True)
+        tiles = []
+        for k in np.linspace(1, len(states) - 2, n_frames).round().astype(int):
+            portrait.pose(rig, states, int(k))
+            root = states[k].root
+            target = (root[0], root[1], root[2] + height * 0.5)
+            rgba = portrait.shoot(target, 30.0, height * 1.25, 50.0, (size * 9 // 16, size))
+            tiles.append(_label(to_srgb8(rgba[..., :3]), f"{states[k].clip_time:.1f}s", line=1))
+        tags = ",".join(clip.get("tags", []))
+        tiles[0] = _label(tiles[0], f"{name} ({clip.get('source', 'procedural')})")
+        tiles[1] = _label(tiles[1], tags)
+        rows.append(tiles)
+    return rows
+
+
 def _rows_to_sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
     """Rows of tiles (uint8) padded into one sheet."""
     h = max(t.shape[0] for r in rows for t in r)
@@ -88,7 +139,9 @@ def _rows_to_sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
 
 @click.command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write")
-@click.option("--what", type=click.Choice(["hairstyles", "identities"]), default="hairstyles")
+@click.option("--what", type=click.Choice(["hairstyles", "identities", "actions"]), default="hairstyles")
+@click.option("--clips", "clip_names", default="", help="actions: comma-separated clip names (default: all)")
+@click.option("--frames", "n_frames", default=6, show_default=True, help="actions: poses per clip")
 @click.option(
     "--characters", default=48, show_default=True, help="identities to draw (the catalog's first N)"
 )
@@ -97,13 +150,21 @@ def _rows_to_sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
 @click.option("--px-per-mm", default=3.84, show_default=True, help="close-up pixel density at the head")
 @click.option("--size", default=384, show_default=True, help="tile height in pixels")
 @click.option("--samples", default=32, show_default=True)
-def main(out, what, characters, ids, strands, px_per_mm, size, samples) -> None:
+def main(out, what, clip_names, n_frames, characters, ids, strands, px_per_mm, size, samples) -> None:
     import cv2
     from tqdm import tqdm
 
     from render.body import BodyModel
 
     bodies = BodyModel()
+    if what == "actions":
+        rows = action_rows(
+            bodies, clip_names, n_frames, identity(int(ids.split(",")[0]) if ids else 3), size, samples
+        )
+        sheet = _rows_to_sheet(rows)
+        cv2.imwrite(out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        click.echo(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]}, {len(rows)} rows)")
+        return
     if what == "hairstyles":
         base = identity(0)
         # One woman (anny's gender 1) of middle age and build, no hat, wears every style.

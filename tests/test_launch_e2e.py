@@ -227,7 +227,7 @@ def test_a_shot_that_keeps_failing_is_recorded_and_the_rest_finish(make_config, 
 
     clips = yaml.safe_load(render.config.load_config().clip_catalog_path().read_text())
     clips["clips"] = {
-        "walk": clips["clips"]["walk"],
+        "idle": clips["clips"]["idle"],
         "tail_wag": {"period": 1.0, "base": {"Tail": [0, 0, 10]}, "osc": []},
     }
     (tmp_path / "clips.yaml").write_text(yaml.safe_dump(clips))

@@ -21,6 +21,7 @@ from render.shot import shipped_frame
 
 pytestmark = pytest.mark.slow
 KERNEL = np.ones((3, 3), np.uint8)
+WALK = "walk_and_reach"  # a captured clip (CMU), retargeted
 OVERRIDES = {
     "cams": 3,
     "scenes": 2,
@@ -84,7 +85,13 @@ def setup(tmp_path_factory):
             azimuth_deg=20.0,
             shake=0.0,
         ),
-        animation=dataclasses.replace(shot.animation, clip="walk", position=(0.0, 0.0)),
+        # Captured motion (CMU, retargeted): walking with real strides, from the clip's range.
+        animation=dataclasses.replace(
+            shot.animation,
+            clip=WALK,
+            position=(0.0, 0.0),
+            start=clips[WALK]["frames"][0] / clips[WALK]["fps"],
+        ),
         character=EVERYTHING,
     )
     renderer = create_renderer("blender")
@@ -101,7 +108,7 @@ def setup(tmp_path_factory):
 
     HairDriver.set = spy
     try:
-        files = renderer.render_shot(shot, scenes[shot.scene], clips["walk"], settings, work)
+        files = renderer.render_shot(shot, scenes[shot.scene], clips[WALK], settings, work)
     finally:
         HairDriver.set = real_set
     renderer.hair_visits = visits
@@ -204,7 +211,7 @@ def test_noise_floor_between_sampler_seeds(setup):
     coverage at `samples`; and not at all with the same seed."""
     shot, scenes, clips, renderer, settings, frames, factory = setup
     other = dataclasses.replace(settings, sampler_seed=7)
-    files = renderer.render_shot(shot, scenes[shot.scene], clips["walk"], other, factory.mktemp("seed7"))
+    files = renderer.render_shot(shot, scenes[shot.scene], clips[WALK], other, factory.mktemp("seed7"))
     again = [renderer.read_frame(f, settings.passes) for f in files]
     assert renderer.last_frame_info and files
     floor, n = labels.noise_floor(frames[0].alpha, again[0].alpha)
@@ -235,6 +242,67 @@ np.savez(args["out"], **{f"{k}{i}": getattr(fr, k) for i, fr in enumerate(frames
 """
 
 
+def test_exposure_scales_the_shading_layers_and_never_alpha(setup):
+    """The same shot one stop brighter: I, F and B double (same samples, same seed), α is
+    bit-identical (its layer renders at exposure 1, so its adaptive sampling cannot change),
+    and the frame's metadata records the exposure."""
+    shot, scenes, clips, renderer, settings, frames, factory = setup
+    brighter = dataclasses.replace(
+        shot, camera=dataclasses.replace(shot.camera, exposure_ev=shot.camera.exposure_ev + 1)
+    )
+    files = renderer.render_shot(brighter, scenes[shot.scene], clips[WALK], settings, factory.mktemp("ev"))
+    again = [renderer.read_frame(f, settings.passes) for f in files]
+    base_ev = scenes[shot.scene].get("exposure", 0.0)
+    assert renderer.last_frame_info[0]["exposure_ev"] == pytest.approx(base_ev + shot.camera.exposure_ev + 1)
+    for a, b in zip(frames, again, strict=True):
+        assert np.array_equal(a.alpha, b.alpha)
+        for field in ("rgb", "bg"):
+            x, y = getattr(a, field)[..., :3], getattr(b, field)[..., :3]
+            assert np.allclose(y, 2 * x, rtol=1e-3, atol=1e-5), field
+
+
+BUILD_SCENES = r"""
+import json, sys
+import bpy
+from render.backends.blender.environment import build_environment
+from render.catalog import load_scenes
+from render.config import load_config
+from render.layout import scene_props
+cfg = load_config(None, {})
+out = {}
+for s in load_scenes(cfg.scene_catalog_path()):
+    if s["name"] not in sys.argv[1].split(","):
+        continue
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    props = scene_props(s)
+    build_environment(s, props, None)
+    lights = [o.data.type for o in bpy.data.objects if o.type == "LIGHT"]
+    leaves = sum(len(o.data.polygons) for o in bpy.data.objects if o.type == "MESH" and ("plant" in o.name or "tree" in o.name))
+    emit = sum(1 for m in bpy.data.materials if m.node_tree and any(n.type == "BSDF_PRINCIPLED" and (n.inputs["Emission Strength"].default_value > 0 or n.inputs["Emission Strength"].links) for n in m.node_tree.nodes))
+    out[s["name"]] = {"props": len(props), "objects": sum(o.type == "MESH" for o in bpy.data.objects), "area": lights.count("AREA"), "spot": lights.count("SPOT"), "sun": lights.count("SUN"), "leaves": leaves, "emissive": emit,
+                      "panels": sum(p.kind == "light_panel" for p in props), "lamps": sum(p.kind == "lamp" for p in props)}
+print("SCENES" + json.dumps(out))
+"""
+
+
+def test_interiors_nights_and_clutter_build_with_their_lights():
+    """In Blender: an interior gets an area light per ceiling panel and no sun, a night scene a
+    spot light per street lamp, glowing signs and windows and no sun, a forest thousands of leaf
+    polygons; every prop becomes a mesh."""
+    names = "open_office,night_market,forest_clearing"
+    r = subprocess.run(
+        [sys.executable, "-c", BUILD_SCENES, names], capture_output=True, text=True, timeout=600
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(next(ln for ln in r.stdout.splitlines() if ln.startswith("SCENES"))[6:])
+    office, night, forest = got["open_office"], got["night_market"], got["forest_clearing"]
+    for s in got.values():
+        assert s["objects"] == s["props"] + 1  # each prop, and the ground
+    assert office["area"] == office["panels"] > 0 and office["sun"] == 0 and office["emissive"] > 0
+    assert night["spot"] == night["lamps"] > 0 and night["sun"] == 0 and night["emissive"] > night["lamps"]
+    assert forest["sun"] == 1 and forest["leaves"] > 10000
+
+
 def test_rerender_in_another_process_with_another_thread_count_is_bit_identical(setup):
     shot, *_, frames, factory = setup
     work = factory.mktemp("rerender")
@@ -256,7 +324,7 @@ def test_rerender_in_another_process_with_another_thread_count_is_bit_identical(
 
 
 def _alpha_only(renderer, shot: ShotSpec, scenes, clips, settings, work) -> np.ndarray:
-    files = renderer.render_shot(shot, scenes[shot.scene], clips["walk"], settings, work)
+    files = renderer.render_shot(shot, scenes[shot.scene], clips[WALK], settings, work)
     return exrio.decode(files[0] / "alpha.exr")["alpha.Combined.A"]
 
 

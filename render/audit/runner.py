@@ -66,7 +66,8 @@ def _clips(m: completeness.Manifest) -> tuple[dict | None, Problem | None]:
     path = Path(m.config.get("clip_catalog") or REPO_ROOT / "animations" / "clips.yaml")
     want = (m.config.get("identity") or {}).get("clip_catalog")
     try:
-        clips = load_clips(path)
+        assets = m.config.get("assets") or {}
+        clips = load_clips(path, {"bvh": assets.get("bvh_dir"), "mixamo": assets.get("mixamo_dir")})
     except (OSError, ConfigError) as exc:
         return None, warning(
             "integrity", "poses_unchecked", f"clip catalog unreadable ({exc}); camera poses not checked"

@@ -8,7 +8,7 @@ import math
 
 import bpy
 import numpy as np
-from mathutils import Euler, Matrix, Quaternion
+from mathutils import Matrix, Quaternion
 
 from render.backends.blender import materials
 from render.body import BONE_PREFIX, BodyData
@@ -186,10 +186,10 @@ class HairDriver:
             curves.update_tag()
 
 
-def pose_quaternion(rest: Matrix, angles_deg: tuple[float, float, float]) -> Quaternion:
-    """Local pose rotation that turns a bone by ``angles_deg`` (XYZ Euler about the armature's
+def pose_quaternion(rest: Matrix, rotation: tuple[float, float, float, float]) -> Quaternion:
+    """Local pose rotation that turns a bone by ``rotation`` ((w, x, y, z) about the armature's
     rest axes): Bᵀ R B with B the bone's rest orientation in armature space."""
-    r = Euler([math.radians(a) for a in angles_deg], "XYZ").to_matrix()
+    r = Quaternion(rotation).to_matrix()
     b = rest.to_3x3()
     return (b.transposed() @ r @ b).to_quaternion()
 
@@ -205,11 +205,11 @@ def animate(rig: bpy.types.Object, states: list[FrameState], first_frame: int) -
     rig.rotation_mode = "XYZ"
     for k, s in enumerate(states):
         frame = first_frame + k
-        rig.location = s.root
+        rig.location = s.origin
         rig.rotation_euler = (0.0, 0.0, math.radians(s.heading_deg))
         rig.keyframe_insert("location", frame=frame)
         rig.keyframe_insert("rotation_euler", frame=frame)
         for b in names:
             pb = rig.pose.bones[BONE_PREFIX + b]
-            pb.rotation_quaternion = pose_quaternion(rests[b], s.bones.get(b, (0.0, 0.0, 0.0)))
+            pb.rotation_quaternion = pose_quaternion(rests[b], s.bones.get(b, (1.0, 0.0, 0.0, 0.0)))
             pb.keyframe_insert("rotation_quaternion", frame=frame)

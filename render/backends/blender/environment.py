@@ -8,7 +8,7 @@ from pathlib import Path
 import bmesh
 import bpy
 
-from render.backends.blender import materials
+from render.backends.blender import clutter, materials
 from render.layout import Prop
 
 # Cycles' physical sky is in absolute units (a clear noon sky is ~10^4 brighter than a display
@@ -22,7 +22,10 @@ def build_world(scene_spec: dict, hdri_dir: str | None) -> None:
     world = bpy.data.worlds.new(f"world_{scene_spec['name']}")
     tree = world.node_tree
     bg = tree.nodes.get("Background") or tree.nodes.new("ShaderNodeBackground")
-    if sky["type"] == "hdri":
+    if sky["type"] == "color":  # interiors: a dim uniform world behind the room
+        bg.inputs["Color"].default_value = (*sky.get("color", (1.0, 1.0, 1.0)), 1.0)
+        bg.inputs["Strength"].default_value = float(sky.get("strength", 0.02))
+    elif sky["type"] == "hdri":
         if not hdri_dir:
             raise FileNotFoundError(
                 f"scene {scene_spec['name']} needs an HDRI but assets.hdri_dir is not set"
@@ -79,11 +82,13 @@ def _move_to(obj: bpy.types.Object, col: bpy.types.Collection) -> None:
     col.objects.link(obj)
 
 
-def _mesh_object(name: str, bm: bmesh.types.BMesh, material: bpy.types.Material) -> bpy.types.Object:
+def _mesh_object(name: str, bm: bmesh.types.BMesh, material) -> bpy.types.Object:
+    """``material``: one, or a list that the faces' ``material_index`` picks from."""
     mesh = bpy.data.meshes.new(name)
     bm.to_mesh(mesh)
     bm.free()
-    mesh.materials.append(material)
+    for m in material if isinstance(material, list) else [material]:
+        mesh.materials.append(m)
     obj = bpy.data.objects.new(name, mesh)
     environment_collection().objects.link(obj)
     return obj
@@ -121,13 +126,16 @@ def build_prop(p: Prop, index: int) -> bpy.types.Object:
     name = f"{p.kind}_{index:03d}"
     if p.kind == "building":
         _box(bm, p.width, p.depth, p.height)
-        mat = materials.facade(name, p.color)
+        mat = materials.lit_facade(name, p.color, p.lit) if p.lit > 0 else materials.facade(name, p.color)
     elif p.kind in ("wall", "hedge"):
         _box(bm, p.width, p.depth, p.height)
         mat = materials.noisy(name, p.color, scale=1.5 if p.kind == "wall" else 12.0, bump=0.4)
     elif p.kind in ("pole", "pillar"):
         _cylinder(bm, p.width / 2, p.height)
         mat = materials.plain(name, p.color, roughness=0.35, metallic=0.6 if p.kind == "pole" else 0.0)
+    elif p.kind == "tree" and p.leaves:
+        _cylinder(bm, 0.12 + 0.03 * p.width, p.height * 0.6, segments=10)
+        mat = clutter.leafy_crown(bm, p, name, centre=p.height * 0.55 + p.width * 0.35)
     elif p.kind == "tree":
         _cylinder(bm, 0.12 + 0.03 * p.width, p.height * 0.55, segments=10)
         crown = bmesh.ops.create_icosphere(bm, subdivisions=3, radius=p.width / 2)
@@ -141,11 +149,14 @@ def build_prop(p: Prop, index: int) -> bpy.types.Object:
         bmesh.ops.scale(bm, vec=(p.width, p.depth, p.height), verts=bm.verts)
         bmesh.ops.translate(bm, vec=(0, 0, p.height * 0.35), verts=bm.verts)
         mat = materials.noisy(name, p.color, scale=3.0, bump=0.5)
+    elif p.kind in clutter.BUILDERS:
+        mat = clutter.BUILDERS[p.kind](bm, p, name)
     else:
         raise ValueError(f"unknown prop type {p.kind!r}")
     obj = _mesh_object(name, bm, mat)
-    obj.location = (p.x, p.y, 0.0)
+    obj.location = (p.x, p.y, p.z)
     obj.rotation_euler = (0.0, 0.0, math.radians(p.rotation_deg))
+    clutter.add_lights(p, obj, name, environment_collection())
     return obj
 
 

@@ -299,3 +299,91 @@ def fabric(
         bsdf.inputs["Sheen Roughness"].default_value = 0.5
     _bump(tree, height, bsdf, 0.05 if leather else 0.15)
     return mat
+
+
+def emissive(name: str, color, strength: float, sampled: bool = True) -> bpy.types.Material:
+    """A light-emitting surface (lamp lenses, light panels, lit windows). ``sampled``: it lights
+    the scene through Cycles' light tree; False where a lamp of its own does that (the surface
+    then only glows in view and in reflections, and adds no noise)."""
+    mat, tree, bsdf = _new(name)
+    bsdf.inputs["Base Color"].default_value = (*color, 1.0)
+    bsdf.inputs["Emission Color"].default_value = (*color, 1.0)
+    bsdf.inputs["Emission Strength"].default_value = strength
+    if not sampled:
+        mat.cycles.emission_sampling = "NONE"
+    return mat
+
+
+def text_panel(name: str, color, ink, seed: float, glow: float = 0.0) -> bpy.types.Material:
+    """A poster or sign covered in text-like marks: lines of glyph-sized blobs broken into
+    words, on a paper (or, with ``glow`` > 0, a backlit) panel. High-frequency, high-contrast
+    detail at a few millimetres, the kind of background that makes matting hard."""
+    mat, tree, bsdf = _new(name)
+    vec = _object_coords(tree, 1.0)
+    offset = tree.nodes.new("ShaderNodeVectorMath")
+    offset.operation = "ADD"
+    offset.inputs[1].default_value = (seed * 13.7, seed * 7.1, seed * 3.3)
+    tree.links.new(vec, offset.inputs[0])
+    # Glyphs: Voronoi cells 2.5 cm across, kept where a noise says so (letters vs. gaps).
+    vor = tree.nodes.new("ShaderNodeTexVoronoi")
+    vor.inputs["Scale"].default_value = 40.0
+    tree.links.new(offset.outputs[0], vor.inputs["Vector"])
+    glyph = _math(tree, "GREATER_THAN", vor.outputs["Distance"], 0.28)
+    # Lines: 4 cm bands with 2 cm of leading; words: a coarser noise gating runs of glyphs.
+    lines = _wave(tree, offset.outputs[0], 0.06, "Z", "SAW")
+    in_line = _math(tree, "LESS_THAN", lines, 0.62)
+    words = tree.nodes.new("ShaderNodeTexNoise")
+    words.inputs["Scale"].default_value = 9.0
+    tree.links.new(offset.outputs[0], words.inputs["Vector"])
+    in_word = _math(tree, "GREATER_THAN", words.outputs["Fac"], 0.45)
+    ink_mask = _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", glyph, in_line), in_word)
+    colour = _mix_colors(tree, ink_mask, color, ink)
+    tree.links.new(colour, bsdf.inputs["Base Color"])
+    bsdf.inputs["Roughness"].default_value = 0.45
+    if glow > 0:
+        tree.links.new(colour, bsdf.inputs["Emission Color"])
+        bsdf.inputs["Emission Strength"].default_value = glow
+    return mat
+
+
+def stripes(name: str, color, color2, period_m: float, roughness: float = 0.7) -> bpy.types.Material:
+    """Wallpaper or upholstery: vertical stripes ``period_m`` apart in two colours."""
+    mat, tree, bsdf = _new(name)
+    bands = _wave(tree, _object_coords(tree, 1.0), period_m, "X", "SAW")
+    sharp = _math(tree, "GREATER_THAN", bands, 0.5)
+    tree.links.new(_mix_colors(tree, sharp, color, color2), bsdf.inputs["Base Color"])
+    bsdf.inputs["Roughness"].default_value = roughness
+    return mat
+
+
+def lit_facade(name: str, color, share: float, strength: float = 1.0) -> bpy.types.Material:
+    """A facade at night: a grid of windows (1.6 m wide, 1.5 m apart in height, 1 m of glass
+    each) on every side of the block, a ``share`` of them lit warm from inside (each window lit
+    or dark by a hash of its cell), the rest dark glass."""
+    mat, tree, bsdf = _new(name)
+    coords = tree.nodes.new("ShaderNodeTexCoord")
+    xyz = tree.nodes.new("ShaderNodeSeparateXYZ")
+    tree.links.new(coords.outputs["Object"], xyz.inputs[0])
+    # Along the wall: x + y (one of them is constant on each side); up: z.
+    along = _math(tree, "ADD", xyz.outputs["X"], xyz.outputs["Y"])
+    cx = _math(tree, "DIVIDE", along, 1.6)
+    cz = _math(tree, "DIVIDE", xyz.outputs["Z"], 1.5)
+    fx = _math(tree, "FRACT", cx)
+    fz = _math(tree, "FRACT", cz)
+    glass_x = _math(tree, "MULTIPLY", _math(tree, "GREATER_THAN", fx, 0.2), _math(tree, "LESS_THAN", fx, 0.8))
+    glass_z = _math(
+        tree, "MULTIPLY", _math(tree, "GREATER_THAN", fz, 0.25), _math(tree, "LESS_THAN", fz, 0.8)
+    )
+    glass = _math(tree, "MULTIPLY", glass_x, glass_z)
+    cell = tree.nodes.new("ShaderNodeCombineXYZ")
+    tree.links.new(_math(tree, "FLOOR", cx), cell.inputs["X"])
+    tree.links.new(_math(tree, "FLOOR", cz), cell.inputs["Y"])
+    noise = tree.nodes.new("ShaderNodeTexWhiteNoise")
+    noise.noise_dimensions = "3D"
+    tree.links.new(cell.outputs[0], noise.inputs["Vector"])
+    lit = _math(tree, "MULTIPLY", _math(tree, "LESS_THAN", noise.outputs["Value"], share), glass)
+    tree.links.new(_mix_colors(tree, glass, color, (0.02, 0.025, 0.03)), bsdf.inputs["Base Color"])
+    tree.links.new(_math(tree, "MULTIPLY", lit, strength), bsdf.inputs["Emission Strength"])
+    bsdf.inputs["Emission Color"].default_value = (1.0, 0.78, 0.5, 1.0)
+    bsdf.inputs["Roughness"].default_value = 0.5
+    return mat

@@ -13,11 +13,12 @@ from mathutils import Vector
 
 from render import exrio
 from render.backends.blender import materials
-from render.backends.blender.character import build_character
+from render.backends.blender.character import animate, build_character
 from render.body import BodyData
 from render.camera import SENSOR_MM
 from render.people.strands import HairGroup
 from render.plan import CharacterSpec
+from render.timeline import FrameState
 
 
 def _light(name: str, kind: str, energy: float, location, target, size: float = 1.0) -> None:
@@ -32,11 +33,14 @@ def _light(name: str, kind: str, energy: float, location, target, size: float = 
     bpy.context.scene.collection.objects.link(obj)
 
 
-def setup(body: BodyData, spec: CharacterSpec, hair: list[HairGroup], samples: int) -> None:
-    """A fresh scene with the character in its rest pose, lights and a backdrop."""
+def setup(
+    body: BodyData, spec: CharacterSpec, hair: list[HairGroup], samples: int, floor: bool = False
+) -> bpy.types.Object:
+    """A fresh scene with the character in its rest pose, lights and a backdrop (and a chequered
+    floor, to judge where feet stand); returns the character's armature (pose it with :func:`pose`)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    build_character(body, spec, hair, dynamic=False)
+    rig, _ = build_character(body, spec, hair, dynamic=False)
     world = bpy.data.worlds.new("studio")
     world.color = (0.08, 0.08, 0.09)
     scene.world = world
@@ -50,12 +54,37 @@ def setup(body: BodyData, spec: CharacterSpec, hair: list[HairGroup], samples: i
     bpy.ops.mesh.primitive_plane_add(size=40, location=(0, 6.0, 5), rotation=(math.pi / 2, 0, 0))
     bpy.context.object.name = "backdrop"
     bpy.context.object.data.materials.append(materials.plain("backdrop", (0.35, 0.36, 0.38), 0.9))
+    if floor:
+        bpy.ops.mesh.primitive_plane_add(size=40, location=(0, 0, 0))
+        bpy.context.object.name = "floor"
+        bpy.context.object.data.materials.append(_chequer())
     scene.render.engine = "CYCLES"
     scene.cycles.samples = samples
     scene.cycles.use_denoising = False
     scene.cycles_curves.shape = "THICK"
     scene.view_settings.view_transform = "Standard"
     scene.render.film_transparent = False
+    return rig
+
+
+def pose(rig: bpy.types.Object, states: list[FrameState], index: int) -> None:
+    """Key ``states`` on the armature (once) and show state ``index`` of the list."""
+    if rig.animation_data is None or rig.animation_data.action is None:
+        animate(rig, states, 1)
+    bpy.context.scene.frame_set(1 + index)
+
+
+def _chequer() -> bpy.types.Material:
+    """A 25 cm grey chequer: sliding feet show against it."""
+    mat = bpy.data.materials.new("floor")
+    mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    tex = nodes.new("ShaderNodeTexChecker")
+    tex.inputs["Scale"].default_value = 160.0  # cells across the 40 m plane: 25 cm each
+    tex.inputs["Color1"].default_value = (0.30, 0.30, 0.30, 1.0)
+    tex.inputs["Color2"].default_value = (0.12, 0.12, 0.12, 1.0)
+    links.new(tex.outputs["Color"], nodes["Principled BSDF"].inputs["Base Color"])
+    return mat
 
 
 def shoot(

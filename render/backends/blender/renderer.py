@@ -45,7 +45,7 @@ from render.backends.blender.character import (
     character_collection,
 )
 from render.backends.blender.environment import build_environment
-from render.body import BONE_PREFIX, BodyModel
+from render.body import BONE_PREFIX, BodyModel, rig_rest
 from render.camera import SENSOR_MM
 from render.layout import clear_for_shot, occluder_for_shot, scene_props
 from render.people import dynamics
@@ -132,6 +132,7 @@ class BlenderRenderer(Renderer):
     def __init__(self) -> None:
         self._bodies: BodyModel | None = None  # built once per process: anny takes seconds
         self._hair: HairDriver | None = None
+        self._exposure_ev = 0.0  # stops: the scene's plus the shot's (set by build)
 
     def body_model(self) -> BodyModel:
         if self._bodies is None:
@@ -144,13 +145,14 @@ class BlenderRenderer(Renderer):
     ) -> list[FrameState]:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         self._hair = None
-        states = frame_states(shot, clip)
+        self._exposure_ev = round(float(scene_spec.get("exposure", 0.0)) + shot.camera.exposure_ev, 4)
+        body = self.body_model().body(shot.character.phenotype)
+        states = frame_states(shot, clip, rig_rest(body))
         props = clear_for_shot(scene_props(scene_spec), states)
         if shot.occluder:
             props.append(occluder_for_shot(shot, states))
         build_environment(scene_spec, props, settings.hdri_dir)
 
-        body = self.body_model().body(shot.character.phenotype)
         # Hair belongs to the character identity: the same person has the same hair in every
         # shot; the level of detail keeps a prefix of its strands (see render.people.strands).
         key = json.dumps(asdict(shot.character), sort_keys=True)
@@ -248,8 +250,9 @@ class BlenderRenderer(Renderer):
         use = settings.depth_of_field and shot.camera.fstop > 0
         cam.dof.use_dof = use
         self.last_frame_info = []
+        exposure = {"exposure_ev": self._exposure_ev}
         if not use:
-            self.last_frame_info = [{"depth_of_field": False}] * (n_keys - 2)
+            self.last_frame_info = [{"depth_of_field": False, **exposure}] * (n_keys - 2)
             return
         cam.dof.aperture_fstop = shot.camera.fstop
         scene = bpy.context.scene
@@ -266,7 +269,7 @@ class BlenderRenderer(Renderer):
             cam.dof.keyframe_insert("focus_distance", frame=FIRST_FRAME - 1 + k)
             if 0 < k < n_keys - 1:  # not the motion-blur guard frames
                 self.last_frame_info.append(
-                    {"depth_of_field": True, "fstop": shot.camera.fstop, "focus_distance_m": dist}
+                    {"depth_of_field": True, "fstop": shot.camera.fstop, "focus_distance_m": dist, **exposure}
                 )
         scene.frame_set(FIRST_FRAME)
 
@@ -340,6 +343,9 @@ class BlenderRenderer(Renderer):
             if name in scene.view_layers:
                 scene.view_layers[name].use = k == key
         c = scene.cycles
+        # The shot's exposure scales the shading layers alike (I = αF + (1-α)B still holds); the
+        # alpha layer renders at 1, so its coverage and its adaptive sampling never depend on it.
+        c.film_exposure = 1.0 if key == "alpha" else 2.0**self._exposure_ev
         if key == "alpha":
             c.use_adaptive_sampling = settings.alpha_threshold > 0
             c.adaptive_threshold = settings.alpha_threshold
