@@ -51,6 +51,7 @@ class Prop:
     lit: float = 0.0  # lamps and light panels: watts; posters and windows: emission strength; buildings: share of lit windows
     z: float = 0.0  # elevation of the base (m)
     leaves: bool = False  # trees: crowns of leaf cards instead of a solid blob
+    pot: bool = False  # plants: in a pot (interiors)
 
     @property
     def radius(self) -> float:
@@ -81,9 +82,25 @@ def _color(rng: np.random.Generator, kind: str) -> tuple[float, float, float]:
     return tuple(round(float(min(0.9, c * j)), 4) for c, j in zip(base, jitter, strict=True))
 
 
+CLUTTER = ("plant", "shelf", "desk", "sofa", "poster", "lamp")
+FACING = ("shelf", "sofa", "desk", "poster")
+MAX_TRIES = 30
+GAP = 0.15  # metres kept between a clutter prop's footprint and any other's
+
+
+def _free(p: Prop, placed: list[Prop], room: tuple[float, float] | None) -> bool:
+    """Does ``p`` stand clear of the props ``placed`` (footprint circles) and inside ``room``?"""
+    if room is not None and (
+        abs(p.x) > room[0] / 2 - p.radius - 0.3 or abs(p.y) > room[1] / 2 - p.radius - 0.3
+    ):
+        return False
+    return all(math.hypot(p.x - q.x, p.y - q.y) > p.radius + q.radius + GAP for q in placed)
+
+
 def scene_props(scene: dict) -> list[Prop]:
     rng = rng_for(0, "scene-layout", scene["name"])
     props = []
+    room = tuple(float(v) for v in scene["room"]["size"]) if scene.get("room") else None
     for spec in scene.get("props", []):
         kind = spec["type"]
         heights = spec.get("height", DEFAULT_SIZE[kind][0])
@@ -114,11 +131,31 @@ def scene_props(scene: dict) -> list[Prop]:
             if "lit" in spec:
                 lo, hi = spec["lit"] if isinstance(spec["lit"], list) else (spec["lit"], spec["lit"])
                 prop = replace(prop, lit=round(float(rng.uniform(lo, hi)), 4))
-            if kind in ("shelf", "sofa", "desk", "poster") and spec.get("face_centre", True):
-                # Furniture and panels turn their front to the stage, as a room would arrange them.
-                prop = replace(prop, rotation_deg=round(math.degrees(theta) + 90.0, 3))
+            if kind in FACING:
+                # Furniture and panels turn their front (local -y) to the stage, as a room would.
+                prop = replace(prop, rotation_deg=round(math.degrees(theta) - 90.0, 3))
             if spec.get("leaves"):
                 prop = replace(prop, leaves=True)
+            if spec.get("pot"):
+                prop = replace(prop, pot=True)
+            if kind in CLUTTER or room is not None:
+                # Clutter (and anything in a room) keeps clear of what stands already (clutter
+                # draws after the older kinds, so those stay put) and inside its room: a few more
+                # draws, from the same stream.
+                for _ in range(MAX_TRIES):
+                    if _free(prop, props, room):
+                        break
+                    r = math.sqrt(rng.uniform(inner**2, outer**2))
+                    theta = rng.uniform(0, 2 * math.pi)
+                    turn = math.degrees(theta) - 90.0 if kind in FACING else prop.rotation_deg
+                    prop = replace(
+                        prop,
+                        x=round(r * math.cos(theta), 4),
+                        y=round(r * math.sin(theta), 4),
+                        rotation_deg=round(turn, 3),
+                    )
+                else:
+                    continue  # no room for it
             props.append(prop)
     return props + room_props(scene)
 

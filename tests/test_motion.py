@@ -383,7 +383,7 @@ out, kind = sys.argv[1], sys.argv[2]
 bpy.ops.wm.read_factory_settings(use_empty=True)
 scene = bpy.context.scene
 scene.render.fps = 30
-scene.frame_start, scene.frame_end = 1, 100
+scene.frame_start, scene.frame_end = 1, 120
 if kind == "cube":
     bpy.ops.mesh.primitive_cube_add()
     bpy.ops.export_scene.fbx(filepath=out)
@@ -433,10 +433,10 @@ for f in range(1, 13):
         b.name.split(":")[-1]: [list(r) for r in (obj.matrix_world @ b.matrix).to_3x3() @ (obj.matrix_world @ b.bone.matrix_local).to_3x3().inverted()]
         for b in obj.pose.bones
     }
-# Hold the last pose to frame 100: a clip must last 3 s to be used.
+# Hold the last pose to frame 120: a clip must last 3.5 s to be used.
 for b in obj.pose.bones:
-    b.keyframe_insert("rotation_euler", frame=100)
-obj.keyframe_insert("location", frame=100)
+    b.keyframe_insert("rotation_euler", frame=120)
+obj.keyframe_insert("location", frame=120)
 # Without a mesh there is no bind pose: the file's bones stand as they do when it is written,
 # which for a Mixamo download is its T-pose rest. Write it at frame 0, keyed at rest.
 for b in obj.pose.bones:
@@ -478,7 +478,7 @@ def test_mixamo_fbx_imports_with_the_bone_rotations_blender_exported(tmp_path):
     (folder / "garbage.fbx").write_bytes(b"\x00" * 64 + b"not an fbx at all")
 
     src = library.read_source("mixamo", folder / "Hip Hop Dancing.fbx")
-    assert src.fps == 30.0 and src.frames == 101  # frames 0 (rest) to 100
+    assert src.fps == 30.0 and src.frames == 121  # frames 0 (rest) to 120
     deltas = src.deltas()
     assert np.allclose(deltas[0], np.eye(3), atol=1e-4)
     worst = 0.0

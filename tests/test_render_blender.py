@@ -256,7 +256,7 @@ def test_exposure_scales_the_shading_layers_and_never_alpha(setup):
     assert renderer.last_frame_info[0]["exposure_ev"] == pytest.approx(base_ev + shot.camera.exposure_ev + 1)
     for a, b in zip(frames, again, strict=True):
         assert np.array_equal(a.alpha, b.alpha)
-        for field in ("rgb", "bg"):
+        for field in ("rgb", "fg", "bg"):
             x, y = getattr(a, field)[..., :3], getattr(b, field)[..., :3]
             assert np.allclose(y, 2 * x, rtol=1e-3, atol=1e-5), field
 
@@ -297,7 +297,8 @@ def test_interiors_nights_and_clutter_build_with_their_lights():
     got = json.loads(next(ln for ln in r.stdout.splitlines() if ln.startswith("SCENES"))[6:])
     office, night, forest = got["open_office"], got["night_market"], got["forest_clearing"]
     for s in got.values():
-        assert s["objects"] == s["props"] + 1  # each prop, and the ground
+        # each prop, the ground, and the glowing face of each lamp and ceiling panel
+        assert s["objects"] == s["props"] + 1 + s["panels"] + s["lamps"]
     assert office["area"] == office["panels"] > 0 and office["sun"] == 0 and office["emissive"] > 0
     assert night["spot"] == night["lamps"] > 0 and night["sun"] == 0 and night["emissive"] > night["lamps"]
     assert forest["sun"] == 1 and forest["leaves"] > 10000
@@ -344,7 +345,7 @@ def test_depth_of_field_widens_edges_away_from_the_focused_head(setup):
     sharp = _alpha_only(
         renderer, top, scenes, clips, dataclasses.replace(base, depth_of_field=False), factory.mktemp("sharp")
     )
-    assert renderer.last_frame_info == [{"depth_of_field": False}]
+    assert renderer.last_frame_info == [{"depth_of_field": False, "exposure_ev": renderer._exposure_ev}]
     soft = _alpha_only(renderer, top, scenes, clips, base, factory.mktemp("soft"))
     info = renderer.last_frame_info[0]
     assert info["fstop"] == 1.0 and 1.0 < info["focus_distance_m"] < 2.2, info

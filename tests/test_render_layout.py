@@ -6,7 +6,7 @@ import pytest
 from render.camera import intrinsics, opencv_world_to_camera
 from render.catalog import load_clips, load_scenes
 from render.config import load_config
-from render.layout import Prop, clear_for_shot, occluder_for_shot, scene_props
+from render.layout import ROOM_KINDS, Prop, clear_for_shot, occluder_for_shot, scene_props
 from render.plan import plan_shots
 from render.timeline import frame_metadata, frame_states
 
@@ -60,7 +60,8 @@ def test_scene_props_are_stable_and_outside_the_stage(world):
         a, b = scene_props(s), scene_props(s)
         assert a == b
         for p in a:
-            assert np.hypot(p.x, p.y) >= 3.0
+            if p.kind not in ROOM_KINDS:  # a room's ceiling and its lights hang over the stage
+                assert np.hypot(p.x, p.y) >= 3.0
 
 
 def test_clearing_removes_props_on_the_sight_line(world):

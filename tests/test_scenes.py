@@ -161,6 +161,31 @@ def test_a_character_down_on_the_floor_is_not_buried_by_props_or_its_occluder():
     assert hedges > 0
 
 
+def test_furniture_faces_the_stage_and_clutter_stands_clear(plan):
+    """Shelves, sofas, desks and posters turn their fronts (local -y) to the stage; clutter
+    stands clear of every other prop's footprint and, indoors, inside its room."""
+    from render.layout import CLUTTER, FACING
+
+    _, scenes, _, _ = plan
+    facing = 0
+    for name, s in scenes.items():
+        props = [p for p in scene_props(s) if p.kind not in ROOM_KINDS]
+        for p in props:
+            if p.kind in FACING:
+                t = np.radians(p.rotation_deg)
+                front = np.array([np.sin(t), -np.cos(t)])
+                assert front @ (-np.array([p.x, p.y]) / np.hypot(p.x, p.y)) > 0.99, (name, p)
+                facing += 1
+            if p.kind in CLUTTER or s.get("room"):
+                for q in props:
+                    if q is not p:
+                        assert np.hypot(p.x - q.x, p.y - q.y) > p.radius + q.radius, (name, p.kind, q.kind)
+            if s.get("room"):
+                w, d = s["room"]["size"]
+                assert abs(p.x) + p.radius < w / 2 and abs(p.y) + p.radius < d / 2, (name, p)
+    assert facing > 50
+
+
 def test_room_kinds_are_not_catalog_prop_types():
     from render.catalog import PROP_TYPES
 

@@ -21,8 +21,9 @@ CAPTURED = ("bvh", "mixamo")
 SOURCES = ("procedural", *CAPTURED)
 SUFFIXES = {"bvh": (".bvh", ".bvh.gz"), "mixamo": (".fbx",)}
 DEFAULT_SKELETONS = REPO_ROOT / "animations" / "skeletons.yaml"
-# The shortest usable clip (s): a default shot of 130 frames at 30 fps played at 0.7x.
-MIN_SECONDS = 3.0
+# The shortest usable clip (s): the longest default shot (130 frames + 15 %) at 30 fps played at
+# 0.7x, and a frame for motion blur.
+MIN_SECONDS = 3.5
 
 
 def load_skeletons(path: str | Path = DEFAULT_SKELETONS) -> dict[str, dict[str, str]]:
@@ -133,7 +134,7 @@ def describe(
     duration = (last - first) / src.fps
     if duration < shortest:
         raise MotionError(
-            f"{path}: {duration:.1f} s of motion, under the {shortest:.1f} s a 130-frame shot needs "
+            f"{path}: {duration:.1f} s of motion, under the {shortest:.1f} s a 150-frame shot needs "
             f"at the slowest playback (clips are not looped)"
         )
     clip.update(

@@ -48,7 +48,7 @@ def _leaf(
     bm, base: np.ndarray, direction: np.ndarray, normal: np.ndarray, length: float, material_index: int
 ) -> None:
     """A pointed oval leaf of ``length`` from ``base`` along ``direction``, in the plane whose
-    normal is ``normal``: seven vertices, one n-gon."""
+    normal is ``normal``: eight vertices, one n-gon."""
     d = direction / np.linalg.norm(direction)
     side = np.cross(normal, d)
     side /= max(np.linalg.norm(side), 1e-9)
@@ -104,9 +104,9 @@ def leafy_crown(bm, p: Prop, name: str, centre: float) -> list[bpy.types.Materia
 
 
 def plant(bm, p: Prop, name: str) -> list[bpy.types.Material]:
-    """A potted plant or a bush: a pot (interiors; none where ``width`` > 1 m) and leaves."""
+    """A potted plant (``pot``, interiors) or a bush of leaves."""
     rng = _rng(p)
-    potted = p.width <= 1.0
+    potted = p.pot
     if potted:
         geom = bmesh.ops.create_cone(
             bm, cap_ends=True, segments=14, radius1=p.width * 0.22, radius2=p.width * 0.3, depth=0.35
@@ -184,7 +184,7 @@ def sofa(bm, p: Prop, name: str) -> list[bpy.types.Material]:
     rng = _rng(p)
     w, d, h = p.width, p.depth, p.height
     _box(bm, (0, 0, 0.22), (w, d, 0.44))
-    _box(bm, (0, d / 2 - 0.1, (h + 0.44) / 2), (w, 0.2, h - 0.44 + 0.44))
+    _box(bm, (0, d / 2 - 0.1, (h + 0.44) / 2), (w, 0.2, h - 0.44))
     for sx in (-1, 1):
         _box(bm, (sx * (w / 2 - 0.1), 0, 0.33), (0.2, d, 0.66))
     n = max(2, int(w / 0.7))
@@ -212,7 +212,7 @@ def poster(bm, p: Prop, name: str) -> list[bpy.types.Material]:
 
 
 def lamp(bm, p: Prop, name: str) -> list[bpy.types.Material]:
-    """A street lamp: pole, arm and head with a glowing lens (its light: :func:`add_lights`)."""
+    """A street lamp: pole, arm and head (its light and glowing lens: :func:`add_lights`)."""
     h = p.height
     geom = bmesh.ops.create_cone(
         bm, cap_ends=True, segments=12, radius1=p.width / 2, radius2=p.width / 3, depth=h
@@ -220,9 +220,7 @@ def lamp(bm, p: Prop, name: str) -> list[bpy.types.Material]:
     bmesh.ops.translate(bm, vec=(0, 0, h / 2), verts=geom["verts"])
     _box(bm, (0, -0.35, h - 0.05), (0.06, 0.7, 0.06))
     _box(bm, (0, -0.7, h - 0.1), (0.3, 0.4, 0.12))
-    _box(bm, (0, -0.7, h - 0.17), (0.24, 0.32, 0.02), 1)
-    metal = materials.plain(f"{name}_metal", p.color, roughness=0.35, metallic=0.7)
-    return [metal, materials.emissive(f"{name}_lens", (1.0, 0.82, 0.55), 8.0, sampled=False)]
+    return [materials.plain(f"{name}_metal", p.color, roughness=0.35, metallic=0.7)]
 
 
 def room_wall(bm, p: Prop, name: str) -> list[bpy.types.Material]:
@@ -246,8 +244,9 @@ def ceiling(bm, p: Prop, name: str) -> list[bpy.types.Material]:
 
 
 def light_panel(bm, p: Prop, name: str) -> list[bpy.types.Material]:
-    _box(bm, (0, 0, 0.01), (p.width, p.depth, 0.02))
-    return [materials.emissive(f"{name}_panel", p.color, 4.0, sampled=False)]
+    """The housing of a ceiling light (its glowing face and light: :func:`add_lights`)."""
+    _box(bm, (0, 0, 0.02), (p.width + 0.04, p.depth + 0.04, 0.03))
+    return [materials.plain(f"{name}_housing", (0.85, 0.85, 0.85), roughness=0.5)]
 
 
 BUILDERS = {
@@ -263,23 +262,47 @@ BUILDERS = {
 }
 
 
+def _glow(name: str, size: tuple[float, float], where, color, power: float, parent, col) -> None:
+    """A glowing face of ``size`` looking down at ``where`` (parent's frame), as bright as a
+    light of ``power`` watts over it (radiance P / (π A)), seen by the camera only: the light
+    beside it does the lighting, so nothing counts twice and no bounce finds it."""
+    bm = bmesh.new()
+    bmesh.ops.create_grid(bm, x_segments=1, y_segments=1, size=0.5)
+    bmesh.ops.scale(bm, vec=(size[0], size[1], 1.0), verts=bm.verts)
+    bmesh.ops.reverse_faces(bm, faces=bm.faces)  # the face looks down
+    mesh = bpy.data.meshes.new(name)
+    bm.to_mesh(mesh)
+    bm.free()
+    strength = power / (math.pi * size[0] * size[1])
+    mesh.materials.append(materials.emissive(name, color, strength, sampled=False))
+    obj = bpy.data.objects.new(name, mesh)
+    obj.parent = parent
+    obj.location = where
+    for ray in ("diffuse", "glossy", "transmission", "volume_scatter", "shadow"):
+        setattr(obj, f"visible_{ray}", False)
+    col.objects.link(obj)
+
+
 def add_lights(p: Prop, obj: bpy.types.Object, name: str, col: bpy.types.Collection) -> None:
-    """The lamps' and light panels' own lights (``lit`` watts), parented to their prop."""
+    """The lamps' and light panels' own lights (``lit`` watts) and glowing faces, parented to
+    their prop."""
     if p.lit <= 0 or p.kind not in ("lamp", "light_panel"):
         return
     if p.kind == "lamp":
         data = bpy.data.lights.new(f"{name}_light", "SPOT")
         data.spot_size = math.radians(130)
         data.spot_blend = 0.6
-        data.shadow_soft_size = 0.15
+        data.shadow_soft_size = 0.05
         data.color = (1.0, 0.8, 0.55)
-        where = (0.0, -0.7, p.height - 0.2)
+        where = (0.0, -0.7, p.height - 0.22)
+        _glow(f"{name}_lens", (0.24, 0.32), (0.0, -0.7, p.height - 0.165), data.color, p.lit, obj, col)
     else:
         data = bpy.data.lights.new(f"{name}_light", "AREA")
         data.shape = "RECTANGLE"
         data.size, data.size_y = p.width, p.depth
         data.color = p.color
-        where = (0.0, 0.0, -0.01)
+        where = (0.0, 0.0, -0.005)
+        _glow(f"{name}_face", (p.width, p.depth), (0.0, 0.0, 0.0), p.color, p.lit, obj, col)
     data.energy = p.lit
     light = bpy.data.objects.new(f"{name}_light", data)
     light.parent = obj

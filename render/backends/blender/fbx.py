@@ -80,6 +80,8 @@ def _read(path: Path) -> SourceMotion:
             m = world @ arm.pose.bones[b.name].matrix
             rot[k, i] = _rotation(m)
             pos[k, i] = np.array(m.translation)
+    if not (np.isfinite(rot).all() and np.isfinite(pos).all() and np.isfinite(rest_r).all()):
+        raise MotionError(f"{path}: non-finite bone transforms (a bone scaled to zero?)")
     return SourceMotion(
         names=tuple(names),
         parents=parents,

@@ -303,8 +303,8 @@ def fabric(
 
 def emissive(name: str, color, strength: float, sampled: bool = True) -> bpy.types.Material:
     """A light-emitting surface (lamp lenses, light panels, lit windows). ``sampled``: it lights
-    the scene through Cycles' light tree; False where a lamp of its own does that (the surface
-    then only glows in view and in reflections, and adds no noise)."""
+    the scene through Cycles' light tree; False for a surface that a lamp of its own stands in
+    for (give that object camera-only visibility too: bounced rays would still find it)."""
     mat, tree, bsdf = _new(name)
     bsdf.inputs["Base Color"].default_value = (*color, 1.0)
     bsdf.inputs["Emission Color"].default_value = (*color, 1.0)
@@ -314,26 +314,27 @@ def emissive(name: str, color, strength: float, sampled: bool = True) -> bpy.typ
     return mat
 
 
-def text_panel(name: str, color, ink, seed: float, glow: float = 0.0) -> bpy.types.Material:
-    """A poster or sign covered in text-like marks: lines of glyph-sized blobs broken into
-    words, on a paper (or, with ``glow`` > 0, a backlit) panel. High-frequency, high-contrast
-    detail at a few millimetres, the kind of background that makes matting hard."""
+def text_panel(name: str, color, ink, seed: float, glow: float = 0.0, lines: str = "Z") -> bpy.types.Material:
+    """A poster, sign or sheet of paper covered in text-like marks: rows of glyph-sized dots
+    (1 cm cells, a third of each inked) broken into words, on a paper (or, with ``glow`` > 0, a
+    backlit) panel; rows run across ``lines`` ("Z": a standing panel, "Y": a flat sheet).
+    High-frequency, high-contrast detail, the kind of background that makes matting hard."""
     mat, tree, bsdf = _new(name)
     vec = _object_coords(tree, 1.0)
     offset = tree.nodes.new("ShaderNodeVectorMath")
     offset.operation = "ADD"
     offset.inputs[1].default_value = (seed * 13.7, seed * 7.1, seed * 3.3)
     tree.links.new(vec, offset.inputs[0])
-    # Glyphs: Voronoi cells 2.5 cm across, kept where a noise says so (letters vs. gaps).
+    # Glyphs: the middles of Voronoi cells about 1 cm across.
     vor = tree.nodes.new("ShaderNodeTexVoronoi")
-    vor.inputs["Scale"].default_value = 40.0
+    vor.inputs["Scale"].default_value = 100.0
     tree.links.new(offset.outputs[0], vor.inputs["Vector"])
-    glyph = _math(tree, "GREATER_THAN", vor.outputs["Distance"], 0.28)
-    # Lines: 4 cm bands with 2 cm of leading; words: a coarser noise gating runs of glyphs.
-    lines = _wave(tree, offset.outputs[0], 0.06, "Z", "SAW")
-    in_line = _math(tree, "LESS_THAN", lines, 0.62)
+    glyph = _math(tree, "LESS_THAN", vor.outputs["Distance"], 0.38)
+    # Lines: 1.6 cm rows with 0.6 cm of leading; words: a noise gating runs of glyphs.
+    rows = _wave(tree, offset.outputs[0], 0.022, lines, "SAW")
+    in_line = _math(tree, "LESS_THAN", rows, 0.72)
     words = tree.nodes.new("ShaderNodeTexNoise")
-    words.inputs["Scale"].default_value = 9.0
+    words.inputs["Scale"].default_value = 25.0
     tree.links.new(offset.outputs[0], words.inputs["Vector"])
     in_word = _math(tree, "GREATER_THAN", words.outputs["Fac"], 0.45)
     ink_mask = _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", glyph, in_line), in_word)
