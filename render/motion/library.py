@@ -14,7 +14,8 @@ from pathlib import Path
 
 from render.config import REPO_ROOT, ConfigError, read_yaml
 from render.motion import bvh, mixamo
-from render.motion.retarget import FINGERS, Motion, retarget
+from render.motion.retarget import FINGERS, Motion, calibration_frames, retarget
+from render.motion.rotations import to_quat
 from render.motion.source import MotionError, SourceMotion
 
 CAPTURED = ("bvh", "mixamo")
@@ -127,8 +128,7 @@ def describe(
     skeleton = clip.get("skeleton") or pick_skeleton(src, skeletons)
     if skeleton not in skeletons:
         raise MotionError(f"{path}: skeleton {skeleton!r} not in {skeletons_path}")
-    whole = retarget(src, skeletons[skeleton], mixamo.BONES, mixamo.PARENTS)
-    first, last = clip.get("frames") or [whole.first, src.frames - 1]
+    first, last = clip.get("frames") or [calibration_frames(to_quat(src.rotations[:3])), src.frames - 1]
     if not (0 <= first < last <= src.frames - 1):
         raise MotionError(f"{path}: frames {first}..{last} outside the file's 0..{src.frames - 1}")
     duration = (last - first) / src.fps

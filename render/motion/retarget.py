@@ -57,8 +57,7 @@ class Motion:
     the *source's* rest (w, x, y, z); ``source_dirs`` (B, 3) the source's rest directions of the
     aligned bones (NaN where the source has none: the bone is aligned like its parent);
     ``hips`` (T, 3) the midpoint of the hip joints in legs (thigh + shin + ankle height), ground
-    at z = 0; ``feet`` (T, 2, 3) left and right ankles, same units; ``first``: the first frame
-    to play (1 after a calibration pose). z up; the source's rest faces -y."""
+    at z = 0; ``first``: the first frame to play (1 after a calibration pose). z up; the source's rest faces -y."""
 
     fps: float
     bones: tuple[str, ...]
@@ -66,7 +65,6 @@ class Motion:
     deltas: np.ndarray
     source_dirs: np.ndarray
     hips: np.ndarray
-    feet: np.ndarray
     first: int
     origin: str
 
@@ -152,7 +150,6 @@ def retarget(
         ground = np.percentile(low, 1) - ANKLE_SHARE * leg
     shift = np.array([0.0, 0.0, ground])
     hips = src.positions[:, [src.index(mapping[t]) for t in THIGHS]].mean(axis=1)
-    ankles = src.positions[:, [src.index(mapping[f]) for f in FEET]]
     quats = to_quat(deltas[:, j])
     return Motion(
         fps=src.fps,
@@ -161,14 +158,14 @@ def retarget(
         deltas=quats,
         source_dirs=dirs,
         hips=(hips - shift) / leg,
-        feet=(ankles - shift) / leg,
-        first=_calibration_frames(quats),
+        first=calibration_frames(quats),
         origin=src.origin,
     )
 
 
-def _calibration_frames(quats: np.ndarray) -> int:
-    """1 when the first frame is a pose far from the second (a T-pose before the take)."""
+def calibration_frames(quats: np.ndarray) -> int:
+    """1 when the first frame is a pose far from the second (a T-pose before the take).
+    ``quats`` (T, J, 4): any joints' rotations per frame."""
     if len(quats) < 3:
         return 0
     dot = np.abs(np.sum(quats[0] * quats[1], axis=-1)).clip(0.0, 1.0)
