@@ -37,6 +37,8 @@ def load_scenes(path: str | Path) -> list[dict]:
             isinstance(s.get("room"), dict) and len(s["room"].get("size", [])) == 2
         ):
             raise ConfigError(f"{where} ({s['name']}): an interior needs room.size [width, depth]")
+        if "ue_map" in s and not (isinstance(s["ue_map"], str) and s["ue_map"].startswith("/")):
+            raise ConfigError(f"{where} ({s['name']}): ue_map must be an Unreal object path (/Game/...)")
         if sky["type"] == "hdri" and not isinstance(sky.get("file"), str):
             raise ConfigError(f"{where} ({s['name']}): an hdri sky needs a file name")
         for p in s.get("props", []):
@@ -67,6 +69,12 @@ def load_clips(
     for name, c in clips.items():
         where = f"clip catalog {path}: clip {name!r}"
         source = c.get("source", "procedural") if isinstance(c, dict) else None
+        if (
+            source is not None
+            and "ue_anim" in c
+            and not (isinstance(c["ue_anim"], str) and c["ue_anim"].startswith("/"))
+        ):
+            raise ConfigError(f"{where}: ue_anim must be an Unreal object path (/Game/...)")
         if source not in library.SOURCES:
             raise ConfigError(f"{where}: source must be one of {', '.join(library.SOURCES)}")
         if source != "procedural":
@@ -96,3 +104,17 @@ def load_clips(
                 raise ConfigError(f"{source} folder {folder}: clip {taken[0]} is also in {path}")
             clips.update(found)
     return clips
+
+
+def load_metahumans(path: str | Path) -> dict[str, str]:
+    """The identity id → MetaHuman Blueprint map of the Unreal backend."""
+    data = read_yaml(path)
+    people = data.get("metahumans")
+    if not isinstance(people, dict) or not people:
+        raise ConfigError(f"MetaHuman catalog {path}: expected a non-empty 'metahumans' mapping")
+    for ident, bp in people.items():
+        if not (isinstance(bp, str) and bp.startswith("/") and " " not in bp):
+            raise ConfigError(
+                f"MetaHuman catalog {path}: {ident}: expected a Blueprint path (/Game/...), got {bp!r}"
+            )
+    return {str(k): v for k, v in people.items()}

@@ -45,6 +45,38 @@ class Assets:
 
 
 @dataclass(frozen=True)
+class UnrealConfig:
+    """The Unreal Engine backend (docs/unreal.md). Either attach to one running engine
+    (``endpoint``) or launch and own one per GPU (``engine`` binary and ``project``)."""
+
+    endpoint: str | None = None  # HOST:PORT of a running engine's UnrealCV server: attach, own nothing
+    engine: str | None = None  # the UnrealEditor binary to launch, one per GPU
+    project: str | None = None  # the .uproject; null = unreal_project/AlphaMatte4K.uproject of this repo
+    port: int = 9000  # first UnrealCV port tried for launched engines (each takes the next free one)
+    extra_args: tuple[str, ...] = ()  # more engine command-line arguments
+    metahumans: str | None = None  # identity id -> MetaHuman Blueprint; null = render/people/metahumans.yaml
+    connect_timeout: float = 900.0  # seconds for a launched engine to start answering (shaders compile)
+    request_timeout: float = 60.0  # seconds for any one UnrealCV request
+    stall_timeout: float = 600.0  # seconds without a heartbeat from the engine before a shot fails
+    poll_seconds: float = 1.0  # how often the heartbeat and frames are looked at
+    restart_after: int = 8  # shots per launched engine before it is restarted (its memory grows)
+    spatial_samples: int = 8  # Movie Render Queue samples per frame: spatial x temporal, all accumulated
+    temporal_samples: int = 8  # (temporal samples spread over the shutter make the motion blur)
+    warmup_frames: int = 32  # frames rendered and discarded before the first saved one
+
+    # What changes the pixels; the rest is where and how the engine runs.
+    CONTENT = ("spatial_samples", "temporal_samples", "warmup_frames")
+
+    def project_path(self) -> Path:
+        return Path(self.project) if self.project else REPO_ROOT / "unreal_project" / "AlphaMatte4K.uproject"
+
+    def metahumans_path(self) -> Path:
+        return (
+            Path(self.metahumans) if self.metahumans else REPO_ROOT / "render" / "people" / "metahumans.yaml"
+        )
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     seed: int = 0
     scenes: int = 22
@@ -90,6 +122,7 @@ class DatasetConfig:
     hair_dynamics: bool = True
     denoise: bool = False
     assets: Assets = field(default_factory=Assets)
+    unreal: UnrealConfig = field(default_factory=UnrealConfig)
 
     @property
     def width(self) -> int:
@@ -111,6 +144,7 @@ class DatasetConfig:
         d["passes"] = list(self.passes)
         d["fstop"] = list(self.fstop)
         d["exposure"] = list(self.exposure)
+        d["unreal"]["extra_args"] = list(self.unreal.extra_args)
         return d
 
     def to_yaml(self) -> str:
@@ -137,7 +171,12 @@ class DatasetConfig:
     )
 
     def content_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_KEYS}
+        d = {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_KEYS}
+        if self.backend == "unreal":
+            d["unreal"] = {k: d["unreal"][k] for k in UnrealConfig.CONTENT}
+        else:  # another engine's settings do not change this one's pixels
+            d.pop("unreal")
+        return d
 
 
 def parse_resolution(value: Any) -> tuple[int, int]:
@@ -270,11 +309,48 @@ def _validate(d: dict[str, Any]) -> DatasetConfig:
             if bad:
                 raise ConfigError(f"unknown config key(s): {', '.join('assets.' + b for b in bad)}")
             kw[key] = Assets(**{k: _check_type(f"assets.{k}", v, "str|None") for k, v in value.items()})
+        elif key == "unreal":
+            kw[key] = _unreal(value)
         else:
             kw[key] = _check_type(key, value, _SIMPLE[t])
     cfg = DatasetConfig(**kw)
     _check_ranges(cfg)
     return cfg
+
+
+def _unreal(value: Any) -> UnrealConfig:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"unreal: expected a mapping, got {value!r}")
+    types = {f.name: f.type for f in dataclasses.fields(UnrealConfig)}
+    bad = sorted(set(value) - set(types))
+    if bad:
+        raise ConfigError(f"unknown config key(s): {', '.join('unreal.' + b for b in bad)}")
+    kw: dict[str, Any] = {}
+    for k, v in value.items():
+        if k == "extra_args":
+            if not isinstance(v, (list, tuple)) or not all(isinstance(a, str) for a in v):
+                raise ConfigError(f"unreal.extra_args: expected a list of strings, got {v!r}")
+            kw[k] = tuple(v)
+        else:
+            kw[k] = _check_type(f"unreal.{k}", v, _SIMPLE[types[k]])
+    u = UnrealConfig(**kw)
+    for k in ("spatial_samples", "temporal_samples", "restart_after", "port"):
+        if getattr(u, k) <= 0:
+            raise ConfigError(f"unreal.{k}: must be a positive integer, got {getattr(u, k)}")
+    if u.port > 65535:
+        raise ConfigError(f"unreal.port: {u.port} is not a TCP port")
+    if u.warmup_frames < 0:
+        raise ConfigError(f"unreal.warmup_frames: must be zero or positive, got {u.warmup_frames}")
+    for k in ("connect_timeout", "request_timeout", "stall_timeout", "poll_seconds"):
+        if not 0 < getattr(u, k) < float("inf"):
+            raise ConfigError(f"unreal.{k}: must be a positive number of seconds, got {getattr(u, k)}")
+    if u.endpoint is not None:
+        host, sep, port = u.endpoint.rpartition(":")
+        if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"unreal.endpoint {u.endpoint!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
+    return u
 
 
 def _check_ranges(cfg: DatasetConfig) -> None:
@@ -329,6 +405,15 @@ def _check_ranges(cfg: DatasetConfig) -> None:
         raise ConfigError(f"scratch {cfg.scratch!r}: must be an absolute path (it is resolved on every node)")
     if cfg.backend not in BACKENDS:
         raise ConfigError(f"backend {cfg.backend!r}: choose from {', '.join(BACKENDS)}")
+    u = cfg.unreal
+    if cfg.backend == "unreal" and cfg.motion_blur and u.temporal_samples < 2:
+        raise ConfigError(
+            "unreal.temporal_samples: motion blur needs at least 2 (its sub-frames make the blur)"
+        )
+    if cfg.backend == "unreal" and u.spatial_samples * u.temporal_samples < 2:
+        raise ConfigError(
+            "unreal.spatial_samples x temporal_samples: at least 2 (alpha is accumulated, never one sample)"
+        )
     if cfg.seed < 0:
         raise ConfigError(f"seed: must be zero or positive, got {cfg.seed}")
 
@@ -368,10 +453,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if path is not None:
         user = read_yaml(path)
         user.pop("identity", None)  # a manifest's config.yaml: its identity block is not config
-        if isinstance(user.get("assets"), dict):
-            user = {**user, "assets": {**merged.get("assets", {}), **user["assets"]}}
+        for section in ("assets", "unreal"):
+            if isinstance(user.get(section), dict):
+                user = {**user, section: {**(merged.get(section) or {}), **user[section]}}
         merged.update(user)
     for key, value in (overrides or {}).items():
-        if value is not None:
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):  # a section: key by key
+            merged[key] = {**merged[key], **value}
+        elif value is not None:
             merged[key] = value
     return _validate(merged)

@@ -51,9 +51,34 @@ def software(backend: str) -> dict[str, str]:
     }
 
 
-def dataset_identity(backend: str, scenes: list[dict], clips: dict[str, dict]) -> dict[str, str]:
-    """``scenes``: the catalog entries in use; ``clips``: the clip catalog."""
-    return {"scene_catalog": digest(scenes), "clip_catalog": digest(clips), **software(backend)}
+def _engine_keys(obj: object, backend: str) -> object:
+    """``obj`` without the Unreal asset paths (``ue_*`` keys) unless ``backend`` is unreal: a
+    Blender dataset does not change when a UE asset moves."""
+    if backend == "unreal":
+        return obj
+    if isinstance(obj, dict):
+        return {
+            k: _engine_keys(v, backend)
+            for k, v in obj.items()
+            if not (isinstance(k, str) and k.startswith("ue_"))
+        }
+    if isinstance(obj, list | tuple):
+        return [_engine_keys(v, backend) for v in obj]
+    return obj
+
+
+def dataset_identity(
+    backend: str, scenes: list[dict], clips: dict[str, dict], metahumans: dict[str, str] | None = None
+) -> dict[str, str]:
+    """``scenes``: the catalog entries in use; ``clips``: the clip catalog; ``metahumans``: the
+    identity -> MetaHuman map (the Unreal backend's people)."""
+    out = {
+        "scene_catalog": digest(_engine_keys(scenes, backend)),
+        "clip_catalog": digest(_engine_keys(clips, backend)),
+    }
+    if backend == "unreal":
+        out["metahumans"] = digest(metahumans or {})
+    return {**out, **software(backend)}
 
 
 def check_runtime(expected: dict[str, str], backend: str) -> None:
@@ -70,6 +95,7 @@ def check_runtime(expected: dict[str, str], backend: str) -> None:
 NAMES = {
     "scene_catalog": "scene catalog",
     "clip_catalog": "clip catalog",
+    "metahumans": "MetaHuman catalog",
     "engine": "engine version",
     "body_model": "body model version",
     "libraries": "library versions",

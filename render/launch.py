@@ -51,6 +51,28 @@ def check_passes(cfg: DatasetConfig) -> None:
         )
 
 
+def check_unreal(cfg: DatasetConfig, scenes: list[dict], clips: dict, shots) -> dict | None:
+    """Backend unreal: every shot's assets have UE paths, and the engine can be reached or
+    launched (one-line errors); the MetaHuman catalog. None for other backends."""
+    if cfg.backend != "unreal":
+        if cfg.unreal.endpoint:
+            raise ConfigError("--unreal-endpoint: only with --backend unreal")
+        return None
+    from render.backends.unreal import preflight  # the engine client, only for this backend
+    from render.catalog import load_metahumans
+
+    metahumans = load_metahumans(cfg.unreal.metahumans_path())
+    try:
+        preflight.check_assets(shots, {s["name"]: s for s in scenes}, clips, metahumans)
+        if cfg.unreal.endpoint:
+            preflight.probe(cfg.unreal.endpoint)
+        else:
+            preflight.check_launch(cfg.unreal)
+    except preflight.PreflightError as exc:
+        raise ConfigError(str(exc)) from None
+    return metahumans
+
+
 def check_paths(cfg: DatasetConfig, scenes: list[dict]) -> None:
     hdri = cfg.assets.hdri_dir
     if hdri is not None and not Path(hdri).is_dir():
@@ -206,6 +228,13 @@ def print_summary(info: dict) -> None:
 @click.option("--out", type=str, default=None, help="Shard root (default data/).")
 @click.option("--manifests", type=str, default=None, help="Manifest directory (default manifests/).")
 @click.option("--backend", type=str, default=None, help="blender (default) or unreal.")
+@click.option(
+    "--unreal-endpoint",
+    type=str,
+    default=None,
+    help="With --backend unreal: HOST:PORT of a running engine's UnrealCV server (one worker; "
+    "default: launch one engine per GPU from unreal.engine).",
+)
 @click.option("--workers", type=int, default=None, help="Render workers (0 = as many as fit on the nodes).")
 @click.option(
     "--threads",
@@ -237,9 +266,11 @@ def print_summary(info: dict) -> None:
     help="With --dry-run: write the plan it would render (plan.jsonl's JSON lines) to this file.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def main(config_path, dry_run, plan_out, quiet, **flags) -> None:
+def main(config_path, dry_run, plan_out, quiet, unreal_endpoint, **flags) -> None:
     """Plan, render and package an αMatte4K dataset (resumable: re-run the same command)."""
     flags = {k: v for k, v in flags.items() if v is not None}
+    if unreal_endpoint is not None:
+        flags["unreal"] = {"endpoint": unreal_endpoint}
     lease = None
     try:
         if "sampler_seed" in flags:
@@ -262,8 +293,7 @@ def main(config_path, dry_run, plan_out, quiet, **flags) -> None:
                     raise ConfigError(f"--plan-out {plan_out}: {exc.strerror or exc}") from None
                 click.echo(f"plan: {len(shots)} shots -> {plan_out}")
             return
-        if cfg.backend == "unreal":
-            raise ConfigError("backend unreal: not available in this release; use --backend blender")
+        metahumans = check_unreal(cfg, scenes, clips, shots)
         check_paths(cfg, scenes)
         check_address(cfg.address)
         manifest_dir = open_store("manifests", cfg.manifests)
@@ -271,7 +301,7 @@ def main(config_path, dry_run, plan_out, quiet, **flags) -> None:
         lease = Lease(manifest_dir)
         lease.acquire()  # one launcher per manifest directory, before anything is read or written
         plan = plan_bytes(shots)
-        identity = dataset_identity(cfg.backend, scenes[: cfg.scenes], clips)
+        identity = dataset_identity(cfg.backend, scenes[: cfg.scenes], clips, metahumans)
         if "not installed" in identity["engine"]:
             raise ConfigError(
                 f"backend {cfg.backend}: its engine package is missing here ({identity['engine']})"

@@ -53,13 +53,14 @@ class ShotWorker:
         identity: dict | None = None,
         scratch: str | None = None,
         scratch_name: str = "amatte4k-work",
+        backend_options: dict | None = None,
     ):
         from render.backends import create_renderer
         from render.identity import check_runtime
 
         if identity:
             check_runtime(identity, backend)
-        self.renderer = create_renderer(backend)
+        self.renderer = create_renderer(backend, backend_options)
         self.settings = settings
         self.out_root = out_root
         self.manifest_dir = manifest_dir
@@ -203,6 +204,30 @@ def shot_deadline(cfg: DatasetConfig, shot: ShotSpec) -> float | None:
     return cfg.deadline_base + cfg.deadline_per_frame_mpix * shot.frame_count * mpix
 
 
+def backend_options(cfg: DatasetConfig) -> dict | None:
+    """What a render worker's backend needs from the config beyond its RenderSettings."""
+    if cfg.backend != "unreal":
+        return None
+    u = dataclasses.asdict(cfg.unreal)
+    u["extra_args"] = list(cfg.unreal.extra_args)
+    return {"unreal": u, "deadline": [cfg.deadline_base, cfg.deadline_per_frame_mpix]}
+
+
+def _engine_shape(cfg: DatasetConfig, gpus: int, has_gpu: bool) -> tuple[DatasetConfig, int]:
+    """The Unreal backend: attached to one engine (``unreal.endpoint``), one worker and no GPU
+    of its own; launching engines, one per GPU (a worker holds a GPU; none: an error)."""
+    if cfg.backend != "unreal":
+        return cfg, gpus
+    if cfg.unreal.endpoint:
+        return dataclasses.replace(cfg, workers=1), 0
+    if not has_gpu:
+        raise ClusterError(
+            "backend unreal launches one engine per GPU and no node of the Ray cluster has one "
+            "(attach to a running engine with --unreal-endpoint HOST:PORT)"
+        )
+    return cfg, 1
+
+
 def cluster_shape() -> list[Node]:
     """The alive nodes as Ray sees them."""
     import ray
@@ -271,6 +296,7 @@ def run(
         if cfg.device == "gpu" and not has_gpu:
             raise ClusterError("device gpu: no node of the Ray cluster has a GPU")
         gpus = 1 if cfg.device == "gpu" or (cfg.device == "auto" and has_gpu) else 0
+        cfg, gpus = _engine_shape(cfg, gpus, has_gpu)
         memory = actor_memory(cfg)
         biggest = max((n.memory for n in nodes), default=0.0)
         if biggest and memory > biggest:
@@ -308,6 +334,7 @@ def run(
                 identity,
                 cfg.scratch,
                 scratch_name,
+                backend_options(cfg),
             )
             if slot is None:
                 slot = [None, 0]

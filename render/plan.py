@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -188,13 +189,17 @@ def _window(clip: dict, u: float, frames: int, fps: int, speed: float) -> tuple[
     captured clip, a window inside its catalog frame range, played slower (down to
     :data:`SLOWEST`) when the shot is longer than the range, and from the range's start if it is
     longer still."""
+    # Frame -1 (the motion-blur guard) must fall inside the clip too: an engine playing a clip
+    # asset (Unreal's Sequencer) has no pose before its first frame.
+    lead = math.ceil(speed / fps * 1e4) / 1e4
     if "duration" not in clip:
-        return _r(10 * u), speed
+        return max(_r(10 * u), lead), speed
     span = (frames - 1) / fps
     if span * speed > clip["duration"]:
         speed = _r(max(SLOWEST, clip["duration"] / span) if span > 0 else speed)
+        lead = math.ceil(speed / fps * 1e4) / 1e4
     first = clip["frames"][0] / clip["fps"]
-    return _r(first + u * max(0.0, clip["duration"] - span * speed)), speed
+    return max(_r(first + u * max(0.0, clip["duration"] - span * speed)), lead), speed
 
 
 def plan_shots(

@@ -40,10 +40,13 @@ CASES = [
     (["--config", "{tmp}/fgnobg.yaml"], "fg needs bg"),
     (["--alpha-samples", "1001"], "must be a multiple of alpha_time_strata (8)"),
     (["--config", "{tmp}/strata.yaml"], "at most 64 renders per frame"),
-    (["--config", "{tmp}/unrealfg.yaml", "--dry-run"], "backend unreal cannot make fg"),
+    (["--unreal-endpoint", "127.0.0.1:{port}"], "--unreal-endpoint: only with --backend unreal"),
     (["--config", "{tmp}/noalpha.yaml"], "must include rgb and alpha"),
     (["--config", "{tmp}/filter.yaml"], "pixel_filter 'mitchell'"),
-    (["--config", "{tmp}/unrealfg.yaml"], "backend unreal cannot make fg"),
+    (
+        ["--config", "{tmp}/unrealfg.yaml"],
+        "give --unreal-endpoint HOST:PORT (a running engine) or unreal.engine",
+    ),
 ]
 
 

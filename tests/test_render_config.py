@@ -33,6 +33,11 @@ def test_file_then_overrides(tmp_path: Path):
         ("motion_blur: 1\n", "motion_blur: expected true or false"),
         ("assets: {hdri: x}\n", "assets.hdri"),
         ("backend: mitsuba\n", "backend 'mitsuba'"),
+        ("unreal: {enigne: x}\n", "unreal.enigne"),
+        ("unreal: {port: 0}\n", "unreal.port: must be a positive integer"),
+        ("unreal: {endpoint: myhost}\n", "unreal.endpoint 'myhost': expected HOST:PORT"),
+        ("unreal: {stall_timeout: 0}\n", "unreal.stall_timeout: must be a positive number"),
+        ("unreal: {extra_args: -log}\n", "unreal.extra_args: expected a list of strings"),
         ("- a list\n", "expected a mapping"),
         ("cams: [1, \n", "not valid YAML"),
     ],
@@ -69,6 +74,28 @@ def test_resolved_config_round_trips(tmp_path: Path):
     p = tmp_path / "resolved.yaml"
     p.write_text(cfg.to_yaml())
     assert load_config(p) == cfg
+
+
+def test_unreal_section_merges_and_only_its_samples_are_content(tmp_path: Path):
+    p = tmp_path / "u.yaml"
+    p.write_text("backend: unreal\nunreal: {engine: /opt/UE/UnrealEditor, temporal_samples: 4}\n")
+    cfg = load_config(p, {"unreal": {"endpoint": "10.0.0.2:9000"}})  # a flag adds to the file's section
+    assert (cfg.unreal.engine, cfg.unreal.endpoint, cfg.unreal.temporal_samples) == (
+        "/opt/UE/UnrealEditor",
+        "10.0.0.2:9000",
+        4,
+    )
+    assert cfg.unreal.stall_timeout == 600.0  # defaults kept
+    moved = load_config(p, {"unreal": {"engine": "/elsewhere/UnrealEditor", "port": 9100}})
+    assert moved.content_dict() == load_config(p).content_dict()
+    assert load_config(p, {"unreal": {"spatial_samples": 2}}).content_dict() != load_config(p).content_dict()
+    # A Blender dataset does not change with the Unreal settings.
+    assert (
+        load_config(None, {"unreal": {"temporal_samples": 2}}).content_dict() == load_config().content_dict()
+    )
+    r = tmp_path / "resolved.yaml"
+    r.write_text(cfg.to_yaml())
+    assert load_config(r) == cfg
 
 
 def test_runtime_keys_do_not_change_content():

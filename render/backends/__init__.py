@@ -13,12 +13,14 @@ __all__ = ["FramePasses", "RenderSettings", "Renderer", "create_renderer"]
 
 # What each backend can make, known without importing its engine (checked by render.launch
 # before anything is written).
-SUPPORTED_PASSES = {"blender": ("rgb", "alpha", "fg", "bg"), "unreal": ("rgb", "alpha")}
+SUPPORTED_PASSES = {"blender": ("rgb", "alpha", "fg", "bg"), "unreal": ("rgb", "alpha", "fg", "bg")}
 
 
-def create_renderer(name: str) -> Renderer:
+def create_renderer(name: str, options: dict | None = None) -> Renderer:
     """The backend ``name`` (blender | unreal), or ``package.module:Class`` naming any
-    :class:`Renderer` subclass (how the orchestration tests plug in renderers that hang)."""
+    :class:`Renderer` subclass (how the orchestration tests plug in renderers that hang).
+    ``options``: what the backend needs from the config beyond :class:`RenderSettings` (for
+    unreal: ``{"unreal": the config's unreal section, "deadline": [base, per_frame_mpix]}``)."""
     if ":" in name:
         import importlib
 
@@ -32,7 +34,8 @@ def create_renderer(name: str) -> Renderer:
 
         return BlenderRenderer()
     if name == "unreal":
-        raise NotImplementedError(
-            "the Unreal Engine backend is not part of this release yet; use --backend blender"
-        )
+        from render.backends.unreal import UnrealRenderer
+
+        o = options or {}
+        return UnrealRenderer(o.get("unreal"), tuple(o.get("deadline", (0.0, 0.0))))
     raise ValueError(f"unknown backend {name!r}; choose blender or unreal")

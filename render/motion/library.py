@@ -162,6 +162,9 @@ def _tags(stem: str) -> list[str]:
     return sorted(set(words))[:6]
 
 
+UE_ANIM_ROOT = "/Game/AlphaMatte4K/Anim"
+
+
 def folder_clips(
     folder: str | Path,
     source: str,
@@ -184,6 +187,8 @@ def folder_clips(
             "file": str(p.resolve()),
             "licence": "supplied by the user" if source == "bvh" else "Mixamo (Adobe), supplied by the user",
             "tags": _tags(p.name.split(".")[0]),
+            # Where unreal_project/Content/Python/retarget_mixamo.py puts the clip on MetaHumans.
+            "ue_anim": f"{UE_ANIM_ROOT}/{name}",
         }
         try:
             if name in clips:

@@ -1,0 +1,134 @@
+"""The shot's LevelSequence asset, keyed from a ShotPlan: camera transform and lens, a camera
+cut over the warm-up and guard frames, the character's root transform and its in-place clip.
+
+Keys are linear and one per job frame, so sub-frame (motion-blur) samples interpolate between
+the job's frames. Frames are display-rate frames (the job's fps).
+"""
+
+from __future__ import annotations
+
+import unreal
+
+from .scene import ShotActors
+from .sequence_plan import ShotPlan, TransformKey
+
+
+def create_sequence(path: str) -> object:
+    """A new, empty LevelSequence at `path` (an older one of that name is deleted first)."""
+    if unreal.EditorAssetLibrary.does_asset_exist(path):
+        unreal.EditorAssetLibrary.delete_asset(path)
+    folder, name = path.rsplit("/", 1)
+    seq = unreal.AssetToolsHelpers.get_asset_tools().create_asset(
+        name, folder, unreal.LevelSequence, unreal.LevelSequenceFactoryNew()
+    )
+    if seq is None:
+        raise RuntimeError(f"could not create level sequence {path}")
+    return seq
+
+
+def set_timing(seq: object, plan: ShotPlan) -> None:
+    """Display rate = job fps; playback range [0, frames) = the saved frames."""
+    seq.set_display_rate(unreal.FrameRate(plan.fps, 1))
+    seq.set_playback_start(plan.mrq.playback[0])
+    seq.set_playback_end(plan.mrq.playback[1])
+
+
+def _add_linear_keys(channel: object, frames_values: list[tuple[int, float]]) -> None:
+    for frame, value in frames_values:
+        channel.add_key(
+            unreal.FrameNumber(frame), value, interpolation=unreal.MovieSceneKeyInterpolation.LINEAR
+        )
+
+
+def key_transform(binding: object, keys: tuple[TransformKey, ...], section: tuple[int, int]) -> object:
+    """A 3D transform track on `binding` with one linear key per TransformKey; returns the section.
+    Channel order of a transform section: location x, y, z, rotation roll, pitch, yaw, scale..."""
+    track = binding.add_track(unreal.MovieScene3DTransformTrack)
+    sec = track.add_section()
+    sec.set_range(*section)
+    channels = sec.get_all_channels()
+    for axis in range(3):
+        _add_linear_keys(channels[axis], [(k.frame, k.location[axis]) for k in keys])
+        _add_linear_keys(channels[3 + axis], [(k.frame, k.rotation[axis]) for k in keys])
+    return sec
+
+
+def key_float_property(
+    binding: object, name: str, path: str, section: tuple[int, int], frames_values: list[tuple[int, float]]
+) -> object:
+    """A float property track (`path` is the property path on the bound object); returns the section."""
+    track = binding.add_track(unreal.MovieSceneFloatTrack)
+    track.set_property_name_and_path(name, path)
+    sec = track.add_section()
+    sec.set_range(*section)
+    _add_linear_keys(sec.get_all_channels()[0], frames_values)
+    return sec
+
+
+def bind_camera(seq: object, plan: ShotPlan, camera: object) -> object:
+    """Possess the shot's cine camera: transform keys, focal length and aperture keys, and the
+    focus distance keys when depth of field is on. Returns the camera's binding."""
+    binding = seq.add_possessable(camera)
+    key_transform(binding, plan.camera_keys, plan.section)
+    lens = seq.add_possessable(camera.get_cine_camera_component())
+    lens.set_parent(binding)
+    keys = plan.lens_keys
+    key_float_property(
+        lens, "CurrentFocalLength", "CurrentFocalLength", plan.section, [(k.frame, k.focal_mm) for k in keys]
+    )
+    if plan.depth_of_field:  # without it the aperture is unused (and may be 0: a pinhole)
+        key_float_property(
+            lens, "CurrentAperture", "CurrentAperture", plan.section, [(k.frame, k.fstop) for k in keys]
+        )
+        key_float_property(
+            lens,
+            "ManualFocusDistance",
+            "FocusSettings.ManualFocusDistance",
+            plan.section,
+            [(k.frame, k.focus_cm) for k in keys],
+        )
+    return binding
+
+
+def add_camera_cut(seq: object, plan: ShotPlan, camera_binding: object) -> object:
+    """One camera-cut section over plan.section: its lead-in before frame 0 is MRQ's warm-up."""
+    track = seq.add_track(unreal.MovieSceneCameraCutTrack)
+    sec = track.add_section()
+    sec.set_range(*plan.section)
+    sec.set_camera_binding_id(seq.get_binding_id(camera_binding))
+    return sec
+
+
+def bind_character(seq: object, plan: ShotPlan, character: object, body: object) -> object:
+    """Possess the character: root transform keys on the actor, and the clip on its Body
+    component (in place: root motion comes from the transform keys). Returns the anim section."""
+    binding = seq.add_possessable(character)
+    key_transform(binding, plan.character_keys, plan.section)
+    anim = unreal.EditorAssetLibrary.load_asset(plan.anim.asset)
+    if anim is None:
+        raise RuntimeError(f"animation {plan.anim.asset} not found")
+    body_binding = seq.add_possessable(body)
+    body_binding.set_parent(binding)
+    sec = body_binding.add_track(unreal.MovieSceneSkeletalAnimationTrack).add_section()
+    sec.set_range(plan.anim.start, plan.anim.end)
+    tick = seq.get_tick_resolution()
+    params = sec.get_editor_property("params")
+    params.set_editor_property("animation", anim)
+    params.set_editor_property(
+        "start_frame_offset",
+        unreal.FrameNumber(plan.anim.start_frame_offset(tick.numerator, tick.denominator)),
+    )
+    params.set_editor_property("play_rate", plan.anim.play_rate)
+    sec.set_editor_property("params", params)
+    return sec
+
+
+def build(plan: ShotPlan, actors: ShotActors) -> object:
+    """Create, key and save the shot's LevelSequence; returns it."""
+    seq = create_sequence(plan.sequence_path)
+    set_timing(seq, plan)
+    camera_binding = bind_camera(seq, plan, actors.camera)
+    add_camera_cut(seq, plan, camera_binding)
+    bind_character(seq, plan, actors.character, actors.body)
+    unreal.EditorAssetLibrary.save_loaded_asset(seq, False)
+    return seq
