@@ -50,6 +50,7 @@ class UnrealConfig:
     (``endpoint``) or launch and own one per GPU (``engine`` binary and ``project``)."""
 
     endpoint: str | None = None  # HOST:PORT of a running engine's UnrealCV server: attach, own nothing
+    inbox: str | None = None  # with endpoint: the folder that engine was started with (-AM4KInbox=), shared
     engine: str | None = None  # the UnrealEditor binary to launch, one per GPU
     project: str | None = None  # the .uproject; null = unreal_project/AlphaMatte4K.uproject of this repo
     port: int = 9000  # first UnrealCV port tried for launched engines (each takes the next free one)
@@ -63,9 +64,10 @@ class UnrealConfig:
     spatial_samples: int = 8  # Movie Render Queue samples per frame: spatial x temporal, all accumulated
     temporal_samples: int = 8  # (temporal samples spread over the shutter make the motion blur)
     warmup_frames: int = 32  # frames rendered and discarded before the first saved one
+    engine_version: str | None = None  # e.g. "5.5": engines reporting another version are refused
 
     # What changes the pixels; the rest is where and how the engine runs.
-    CONTENT = ("spatial_samples", "temporal_samples", "warmup_frames")
+    CONTENT = ("spatial_samples", "temporal_samples", "warmup_frames", "engine_version")
 
     def project_path(self) -> Path:
         return Path(self.project) if self.project else REPO_ROOT / "unreal_project" / "AlphaMatte4K.uproject"
@@ -350,6 +352,8 @@ def _unreal(value: Any) -> UnrealConfig:
         host, sep, port = u.endpoint.rpartition(":")
         if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
             raise ConfigError(f"unreal.endpoint {u.endpoint!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
+    if u.inbox is not None and (not Path(u.inbox).is_absolute() or " " in u.inbox):
+        raise ConfigError(f"unreal.inbox {u.inbox!r}: must be an absolute path without spaces")
     return u
 
 

@@ -65,9 +65,9 @@ def check_unreal(cfg: DatasetConfig, scenes: list[dict], clips: dict, shots) -> 
     try:
         preflight.check_assets(shots, {s["name"]: s for s in scenes}, clips, metahumans)
         if cfg.unreal.endpoint:
-            preflight.probe(cfg.unreal.endpoint)
+            preflight.probe(cfg.unreal.endpoint, cfg.unreal.inbox)
         else:
-            preflight.check_launch(cfg.unreal)
+            preflight.check_launch(cfg.unreal, local=cfg.address is None)
     except preflight.PreflightError as exc:
         raise ConfigError(str(exc)) from None
     return metahumans

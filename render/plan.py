@@ -188,18 +188,20 @@ def _window(clip: dict, u: float, frames: int, fps: int, speed: float) -> tuple[
     and the drawn ``speed``: anywhere in the first 10 s of a periodic (procedural) clip; for a
     captured clip, a window inside its catalog frame range, played slower (down to
     :data:`SLOWEST`) when the shot is longer than the range, and from the range's start if it is
-    longer still."""
-    # Frame -1 (the motion-blur guard) must fall inside the clip too: an engine playing a clip
-    # asset (Unreal's Sequencer) has no pose before its first frame.
-    lead = math.ceil(speed / fps * 1e4) / 1e4
+    longer still. The motion-blur guard frames (-1 and N) fall inside the clip too: an engine
+    that plays a clip asset (Unreal's Sequencer) has no pose outside it."""
     if "duration" not in clip:
-        return max(_r(10 * u), lead), speed
-    span = (frames - 1) / fps
+        return max(_r(10 * u), _up(speed / fps)), speed
+    span = (frames + 1) / fps  # frames -1 .. N
     if span * speed > clip["duration"]:
         speed = _r(max(SLOWEST, clip["duration"] / span) if span > 0 else speed)
-        lead = math.ceil(speed / fps * 1e4) / 1e4
-    first = clip["frames"][0] / clip["fps"]
-    return max(_r(first + u * max(0.0, clip["duration"] - span * speed)), lead), speed
+    first = clip["frames"][0] / clip["fps"] + _up(speed / fps)
+    return max(_r(first + u * max(0.0, clip["duration"] - span * speed)), _up(first)), speed
+
+
+def _up(x: float, nd: int = 4) -> float:
+    """``x`` rounded up at ``nd`` decimals (a start never before the first allowed time)."""
+    return math.ceil(round(x * 10**nd, 6)) / 10**nd
 
 
 def plan_shots(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from render.animation import bone_angles, root_position
-from render.camera import SENSOR_MM, eye_and_target, intrinsics, look_at, opencv_world_to_camera
+from render.camera import SENSOR_MM, eyes_and_targets, intrinsics, look_at_many, opencv_world_to_camera
 from render.motion import library, mixamo, play, rig
 from render.motion.retarget import alignments
 from render.motion.rotations import euler_xyz, to_quat
@@ -139,14 +139,12 @@ def root_and_camera(shot: ShotSpec, clip: dict, indices) -> list[tuple[tuple, np
     anchor[2] = 0.0
     indices = list(indices)
     roots = _roots(shot, clip, [_clip_time(shot, i) for i in indices])
-    out = []
-    for i, r in zip(indices, roots, strict=True):
-        root = (float(r[0]), float(r[1]), float(r[2]))
-        current = np.array([root[0], root[1], 0.0])
-        u = i / (n - 1) if n > 1 else 0.5
-        eye, target = eye_and_target(shot.camera, u, an.heading_deg, anchor, current)
-        out.append((root, look_at(eye, target)))
-    return out
+    u = np.array([i / (n - 1) if n > 1 else 0.5 for i in indices], dtype=np.float64)
+    current = roots.copy()
+    current[:, 2] = 0.0
+    eyes, targets = eyes_and_targets(shot.camera, u, an.heading_deg, anchor, current)
+    cams = look_at_many(eyes, targets)
+    return [((float(r[0]), float(r[1]), float(r[2])), cams[k]) for k, r in enumerate(roots)]
 
 
 def frame_states(shot: ShotSpec, clip: dict, rest: rig.RigRest | None = None) -> list[FrameState]:

@@ -47,9 +47,24 @@ def settings_of(cfg) -> RenderSettings:
     return RenderSettings.from_config(cfg)
 
 
-def renderer(endpoint: str, **kw) -> UnrealRenderer:
-    opts = {"endpoint": endpoint, "poll_seconds": 0.05, "request_timeout": 2.0, "connect_timeout": 5.0, **kw}
+def renderer(srv: FakeUnreal, **kw) -> UnrealRenderer:
+    """A renderer attached to ``srv`` (its UnrealCV port and its inbox)."""
+    opts = {
+        "endpoint": srv.endpoint,
+        "inbox": srv.inbox,
+        "poll_seconds": 0.05,
+        "request_timeout": 2.0,
+        "connect_timeout": 5.0,
+        **kw,
+    }
     return UnrealRenderer(opts)
+
+
+@pytest.fixture
+def box(tmp_path) -> str:
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return str(path)
 
 
 # -- coordinates and the job ----------------------------------------------------------------
@@ -136,11 +151,11 @@ def test_every_catalog_id_has_its_unreal_asset():
 # -- a shot through the fake engine -----------------------------------------------------------
 
 
-def test_a_shot_renders_through_the_engine_and_reads_back(plan, tmp_path):
+def test_a_shot_renders_through_the_engine_and_reads_back(plan, tmp_path, box):
     cfg, scenes, clips, shots = plan
     shot = shots[0]
-    with FakeUnreal() as srv:
-        r = renderer(srv.endpoint)
+    with FakeUnreal(inbox=box) as srv:
+        r = renderer(srv)
         seen = []
         files = r.render_shot(
             shot,
@@ -150,11 +165,13 @@ def test_a_shot_renders_through_the_engine_and_reads_back(plan, tmp_path):
             tmp_path / "w",
             seen.append,
         )
-        r.close()
     assert len(files) == shot.frame_count and seen == list(range(shot.frame_count))
-    cmd = [c for c in srv.requests if c.startswith("vrun")]
-    assert len(cmd) == 1 and cmd[0].startswith("vrun py amatte4k_render_shot.py /")
-    assert srv.jobs[0] == json.loads(Path(cmd[0].split()[-1]).read_text())
+    taken = list(Path(box).glob("*.job.json.taken"))
+    assert len(taken) == 1 and taken[0].name.startswith(shot.shot_id + "-")
+    assert srv.jobs[0] == json.loads(taken[0].read_text())
+    assert not [c for c in srv.requests if c.startswith("vrun")]  # no console command in the editor
+    # Attached, the engine writes into the shared inbox (it need not see this worker's disk).
+    assert Path(srv.jobs[0]["output"]["dir"]).is_relative_to(box)
     assert [layer.name for layer in srv.plans[0].layers] == ["rgb", "plate", "matte"]
     w, h = shot.resolution
     p = r.read_frame(files[1], cfg.passes)
@@ -165,12 +182,17 @@ def test_a_shot_renders_through_the_engine_and_reads_back(plan, tmp_path):
     assert figures["direct_residual_fractional"] < 2e-3  # I = αF + (1-α)B, in half floats
     assert r.describe(settings_of(cfg))["engine"].startswith("Unreal Engine 5.5")
     assert len(r.last_frame_info) == shot.frame_count and "exposure_ev" in r.last_frame_info[0]
+    r.close()  # attached: the shot's folder in the shared inbox goes
+    assert not (Path(box) / "work" / shot.shot_id).exists()
 
 
 @pytest.mark.parametrize(
     "fault, expect",
     [
-        (EngineFaults(stall_after=2), "no heartbeat from the engine for 1 s"),
+        (
+            EngineFaults(stall_after=2),
+            "no heartbeat from the engine for 1 s (rendering, layer rgb, 2/12 frames)",
+        ),
         (EngineFaults(error="LevelSequence failed to load"), "the engine failed the shot: LevelSequence"),
         (EngineFaults(bad="missing"), "plate: 3 frames written, 4 planned (missing frame_0003.exr)"),
         (EngineFaults(bad="resolution"), "64x110 pixels, planned 64x112"),
@@ -181,21 +203,26 @@ def test_a_shot_renders_through_the_engine_and_reads_back(plan, tmp_path):
     ids=["stall", "error", "missing", "resolution", "channels", "deadline", "crash"],
 )
 def test_an_engine_failure_fails_the_shot_with_its_reason_and_the_next_shot_renders(
-    plan, tmp_path, fault, expect
+    plan, tmp_path, box, fault, expect
 ):
     cfg, scenes, clips, shots = plan
     shot = shots[0]
     args = (scenes[shot.scene], clips[shot.animation.clip], settings_of(cfg))
-    with FakeUnreal(engine=fault) as srv:
-        r = renderer(srv.endpoint, stall_timeout=1.0)
+    with FakeUnreal(inbox=box, engine=fault) as srv:
+        r = renderer(srv, stall_timeout=1.0)
         r.deadline = (1.0 / 0.95, 0.0) if fault.frame_seconds else (0.0, 0.0)
         t = time.monotonic()
         with pytest.raises(ShotFailed) as err:
             r.render_shot(shot, *args, tmp_path / "a")
         assert expect in str(err.value) and "\n" not in str(err.value)
         assert time.monotonic() - t < 6.0  # never past its stall timeout / deadline by much
-        if fault.crash_after is not None:
-            srv.start()  # the operator restarts the engine on the same port
+        if fault.frame_seconds:  # the client asked the engine to stop the shot it gave up on
+            done = Path(srv.jobs[0]["output"]["done"])
+            assert (
+                _wait_for(done.exists) and json.loads(done.read_text())["reason"] == "cancelled by the client"
+            )
+        if fault.crash_after is not None or fault.stall_after is not None:
+            srv.restart()  # the operator restarts the engine on the same port
         srv.engine = EngineFaults()
         r.deadline = (0.0, 0.0)
         files = r.render_shot(shot, *args, tmp_path / "b")
@@ -203,20 +230,61 @@ def test_an_engine_failure_fails_the_shot_with_its_reason_and_the_next_shot_rend
         r.close()
 
 
+def _wait_for(predicate, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_job_the_engine_never_takes_is_withdrawn(plan, tmp_path, box):
+    """An attached engine still busy with something else: the shot fails after the stall
+    timeout, naming what the engine is doing, and its job leaves the inbox (it must not be
+    rendered later, after another attempt has started)."""
+    cfg, scenes, clips, shots = plan
+    shot = shots[0]
+    with FakeUnreal(inbox=box) as srv:
+        srv.busy = "shot_of_someone_else"
+        r = renderer(srv, stall_timeout=1.0)
+        with pytest.raises(
+            ShotFailed, match="the job was not taken; the engine is busy with shot shot_of_someone_else"
+        ):
+            r.render_shot(
+                shot, scenes[shot.scene], clips[shot.animation.clip], settings_of(cfg), tmp_path / "w"
+            )
+        assert list(Path(box).glob("*.job.json*")) == [] and srv.jobs == []
+        r.close()
+
+
+def test_an_engine_of_another_version_is_refused(plan, tmp_path, box):
+    cfg, scenes, clips, shots = plan
+    shot = shots[0]
+    with FakeUnreal(inbox=box) as srv:
+        r = renderer(srv, engine_version="5.4")
+        with pytest.raises(ShotFailed, match=r"reports Unreal Engine 5\.5\.1.*made with 5\.4"):
+            r.render_shot(
+                shot, scenes[shot.scene], clips[shot.animation.clip], settings_of(cfg), tmp_path / "w"
+            )
+        assert srv.jobs == []
+        r.close()
+
+
 @pytest.mark.parametrize(
     "bad, expect", [("nan", "non-finite RGB"), ("alpha_range", r"alpha outside \[0, 1\] \(0 \.\. 1\.5\)")]
 )
-def test_bad_values_are_caught_when_the_frame_is_read(plan, tmp_path, bad, expect):
+def test_bad_values_are_caught_when_the_frame_is_read(plan, tmp_path, box, bad, expect):
     cfg, scenes, clips, shots = plan
     shot = shots[0]
-    with FakeUnreal(engine=EngineFaults(bad=bad)) as srv:
-        r = renderer(srv.endpoint)
+    with FakeUnreal(inbox=box, engine=EngineFaults(bad=bad)) as srv:
+        r = renderer(srv)
         files = r.render_shot(
             shot, scenes[shot.scene], clips[shot.animation.clip], settings_of(cfg), tmp_path
         )
-        r.close()
     with pytest.raises(frames.FrameError, match=expect):
         r.read_frame(files[0], cfg.passes)
+    r.close()
 
 
 # -- engines this backend launches and owns ---------------------------------------------------
@@ -236,6 +304,7 @@ def test_launched_engines_get_their_own_port_and_restart(plan, tmp_path, fake_bi
     shot = shots[0]
     args = (scenes[shot.scene], clips[shot.animation.clip], settings_of(cfg))
     monkeypatch.setenv("FAKE_UE_START_DELAY", "0.5")  # the engine listens only after a while
+    monkeypatch.setenv("FAKE_UE_EDITOR_DELAY", "0.5")  # and its Python runs later still
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     r = UnrealRenderer(
         {
@@ -249,9 +318,8 @@ def test_launched_engines_get_their_own_port_and_restart(plan, tmp_path, fake_bi
     try:
         r.render_shot(shot, *args, tmp_path / "w" / "s0")
         first = r.engine.proc.pid
-        assert "-graphicsadapter=3" in r.engine.argv and any(
-            a.startswith("-cvport=193") for a in r.engine.argv
-        )
+        assert "-graphicsadapter=3" in r.engine.argv and "-cvport=19303" in r.engine.argv  # base + GPU
+        assert f"-AM4KInbox={r.inbox}" in r.engine.argv and r.inbox.is_relative_to(tmp_path / "w")
         assert r.engine.argv[1] == str(REPO / "unreal_project" / "AlphaMatte4K.uproject")
         r.render_shot(shot, *args, tmp_path / "w" / "s1")
         assert r.engine.proc.pid == first
@@ -322,8 +390,9 @@ def tiny_yaml(tmp_path, **extra) -> Path:
         ({"engine": "/nonexistent/UnrealEditor"}, "unreal.engine /nonexistent/UnrealEditor: no such file"),
         ({"engine": "NOTEXEC"}, "not executable"),
         ({"engine": "EXE", "project": "/nonexistent/P.uproject"}, "no such .uproject file"),
-        ({"engine": "EXE", "project": "EMPTY"}, "lacks Content/Python/amatte4k_render_shot.py"),
-        ({"endpoint": "127.0.0.1:CLOSED"}, "nothing answers"),
+        ({"engine": "EXE", "project": "EMPTY"}, "lacks Content/Python/init_unreal.py"),
+        ({"endpoint": "127.0.0.1:CLOSED", "inbox": "BOX"}, "nothing answers"),
+        ({"endpoint": "127.0.0.1:CLOSED"}, "give unreal.inbox too"),
         ({"endpoint": "nonsense"}, "expected HOST:PORT"),
         ({"metahumans": "SHORT"}, "identity 'char00' has no MetaHuman"),
     ],
@@ -334,6 +403,7 @@ def tiny_yaml(tmp_path, **extra) -> Path:
         "missing-project",
         "no-scripts",
         "refused",
+        "no-inbox",
         "bad",
         "catalog",
     ],
@@ -354,10 +424,16 @@ def test_bad_unreal_input_is_one_line_before_anything_is_written(tmp_path, unrea
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    swap = {"EXE": str(exe), "NOTEXEC": str(notexec), "EMPTY": str(empty), "SHORT": str(short)}
+    swap = {
+        "EXE": str(exe),
+        "NOTEXEC": str(notexec),
+        "EMPTY": str(empty),
+        "SHORT": str(short),
+        "BOX": str(tmp_path),
+    }
     u = {k: swap.get(v, v.replace("CLOSED", str(closed))) for k, v in unreal.items()}
     if "metahumans" in u:
-        u["endpoint"] = "127.0.0.1:CLOSED".replace("CLOSED", str(closed))
+        u["endpoint"], u["inbox"] = f"127.0.0.1:{closed}", str(tmp_path)
     r = _launch(["--config", str(tiny_yaml(tmp_path, backend="unreal", unreal=u)), "--quiet"], tmp_path)
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.output
@@ -388,7 +464,7 @@ def test_a_wrong_protocol_endpoint_is_named(tmp_path):
     r = _launch(
         [
             "--config",
-            str(tiny_yaml(tmp_path)),
+            str(tiny_yaml(tmp_path, unreal={"inbox": str(tmp_path)})),
             "--backend",
             "unreal",
             "--unreal-endpoint",
@@ -411,8 +487,10 @@ def test_a_tiny_plan_through_the_fake_engine_reads_like_a_blender_dataset(tmp_pa
     from render.audit.__main__ import main as audit_main
     from render.manifest import load_dataset
 
-    with FakeUnreal() as srv:
-        config = tiny_yaml(tmp_path, unreal={"poll_seconds": 0.1})
+    box = tmp_path / "inbox"
+    box.mkdir()
+    with FakeUnreal(inbox=str(box)) as srv:
+        config = tiny_yaml(tmp_path, unreal={"poll_seconds": 0.1, "inbox": str(box)})
         args = ["--config", str(config), "--backend", "unreal", "--unreal-endpoint", srv.endpoint, "--quiet"]
         r = _launch(args, tmp_path)
         assert r.exit_code == 0, r.output
@@ -467,6 +545,57 @@ def test_workers_attach_to_one_engine_or_take_a_gpu_each():
         _engine_shape(owned, 0, False)
     opts = backend_options(owned)
     assert opts["unreal"]["engine"] == "/opt/UE/UnrealEditor" and opts["deadline"] == [600.0, 3600.0]
-    assert UnrealRenderer(opts["unreal"], tuple(opts["deadline"])).options == owned.unreal
+    # A worker on a node without the engine does not start (the orchestrator names why).
+    with pytest.raises(
+        RuntimeError, match="unreal.engine /opt/UE/UnrealEditor: not an executable file on this node"
+    ):
+        UnrealRenderer(opts["unreal"], tuple(opts["deadline"]))
+    with pytest.raises(RuntimeError, match="unreal.endpoint needs unreal.inbox"):
+        UnrealRenderer(backend_options(attached)["unreal"])
     blender = load_config()
     assert backend_options(blender) is None and _engine_shape(blender, 1, True) == (blender, 1)
+
+
+def test_an_endpoint_whose_engine_does_not_see_the_inbox_is_refused(tmp_path):
+    """The engine answers, but nothing beats in the inbox the client was given (another folder,
+    or storage the engine does not share): refused before anything is written."""
+    elsewhere = tmp_path / "not_the_engines"
+    elsewhere.mkdir()
+    with FakeUnreal(inbox=str(tmp_path / "engines")) as srv:
+        (tmp_path / "engines").mkdir(exist_ok=True)
+        config = tiny_yaml(tmp_path, unreal={"inbox": str(elsewhere)})
+        r = _launch(
+            ["--config", str(config), "--backend", "unreal", "--unreal-endpoint", srv.endpoint], tmp_path
+        )
+    assert r.exit_code == 2 and "no engine heartbeat there within 5 s" in r.output, r.output
+    assert not (tmp_path / "manifests").exists()
+
+
+def test_a_captured_clip_faces_the_way_the_blender_shot_does(plan):
+    """The clip asset is baked from the clip's time 0 at heading 0; the job's actor yaw turns it
+    so the hips face, at every frame, as the Blender backend poses them."""
+    from render.motion import library, play
+    from render.motion.retarget import alignments
+    from render.motion.rig import estimate
+
+    cfg, scenes, clips, _ = plan
+    full = load_config(None, {"cams": 60})
+    shots = plan_shots(full, [s for s in scenes][:22] if len(scenes) >= 22 else list(scenes), clips)
+    checked = 0
+    for shot in shots:
+        clip = clips[shot.animation.clip]
+        if clip.get("source", "procedural") == "procedural":
+            continue
+        m = library.motion(clip)
+        align = alignments(m, estimate(shot.character.traits["stature"]).dirs)
+        t = shot.animation.start + np.arange(0, shot.frame_count, 7) / shot.fps * shot.animation.speed
+        shot_hips = play.hips_rotation(m, t, shot.animation.start, align)  # the shot's frame
+        asset_hips = play.hips_rotation(m, t, 0.0, align)  # as baked
+        h = math.radians(shot.animation.heading_deg)
+        y = math.radians(job.character_yaw(shot, clip))
+        rz = lambda a: np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1.0]])  # noqa: E731
+        assert np.allclose(rz(h) @ shot_hips, rz(y) @ asset_hips, atol=1e-9)
+        checked += 1
+        if abs(job.character_yaw(shot, clip) - shot.animation.heading_deg) > 30:
+            checked += 100  # a clip whose own facing turned: the case that matters
+    assert checked > 100

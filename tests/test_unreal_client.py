@@ -76,8 +76,11 @@ def test_replies_in_the_server_formats(server):
         c.text("vset /objects/spawn BP_Ada_C")
     with pytest.raises(ValueError, match="cannot contain spaces"):
         c.console("py", "my script.py")
-    c.console("py", "amatte4k_render_shot.py", "/nonexistent/job.json")  # ok at once; nothing to do
+    with pytest.raises(EngineError, match="No valid game world"):  # the editor, not PIE or -game
+        c.console("py", "amatte4k_render_shot.py", "/srv/job.json")
     assert c.connected  # an engine error reply does not break the connection
+    server.game_world = True
+    c.console("stat", "fps")
     c.close()
 
 

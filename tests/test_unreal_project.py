@@ -8,6 +8,7 @@ import configparser
 import importlib
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +41,11 @@ def ue():
 
 @pytest.fixture
 def stub(ue):
+    """An empty world and no shot running (amatte4k.shot lives as long as the module fixture)."""
     ue.stub_reset()
+    shot = sys.modules.get("amatte4k.shot")
+    if shot is not None:
+        shot._RUNNING.clear()
     return ue
 
 
@@ -259,6 +264,16 @@ def test_plan_animation_section_starts_late_when_the_clip_has_no_time_before(pla
         plan_mod.build_plan(job)
 
 
+def test_plan_hold_section_covers_the_warm_up_before_a_late_clip(plan_mod, tmp_path):
+    job = make_job(tmp_path, frames=3, warmup=32)
+    job["animation"]["start_seconds"] = 0.1
+    anim = plan_mod.build_plan(job).anim
+    assert anim.hold == (-32, -3)  # from -W up to the clip section, which starts at -3
+    assert plan_mod.build_plan(make_job(tmp_path, warmup=4)).anim.hold is None  # clip covers -W
+    job["warmup_frames"] = 3  # the clip section starts at -3 = -W: nothing to hold
+    assert plan_mod.build_plan(job).anim.hold is None
+
+
 def test_plan_layer_variants(plan_mod, tmp_path):
     plan = plan_mod.build_plan(make_job(tmp_path))
     by_name = {layer.name: layer for layer in plan.layers}
@@ -391,8 +406,12 @@ def test_camera_settings_from_the_job(stub, tmp_path):
     focus = cam.get_editor_property("focus_settings").get_editor_property("focus_method")
     assert focus is stub.CameraFocusMethod.DISABLE
     pp = cam.get_editor_property("post_process_settings")
-    assert pp.get_editor_property("auto_exposure_method") is stub.AutoExposureMethod.AEM_MANUAL
+    # the map keeps its exposure method: only the compensation is overridden (no map PPV: 0 + ev)
+    assert not pp.get_editor_property("override_auto_exposure_method")
+    assert pp.get_editor_property("auto_exposure_method") is stub.AutoExposureMethod.AEM_HISTOGRAM
+    assert pp.get_editor_property("override_auto_exposure_bias")
     assert pp.get_editor_property("auto_exposure_bias") == -0.3
+    assert pp.get_editor_property("override_auto_exposure_apply_physical_camera_exposure")
     assert (
         pp.get_editor_property("override_motion_blur_amount")
         and pp.get_editor_property("motion_blur_amount") == 0.5
@@ -418,6 +437,91 @@ def test_layers_hold_out_the_environment_and_hide_the_character(stub, tmp_path):
     assert mesh.get_editor_property("holdout") and fog.get_editor_property("holdout")
     hair = actors.character.get_components_by_class(stub.PrimitiveComponent)
     assert hair and not any(c.get_editor_property("holdout") for c in hair)
+
+
+def _build_job(stub, job: dict):
+    scene = importlib.import_module("amatte4k.scene")
+    sequence = importlib.import_module("amatte4k.sequence")
+    plan = importlib.import_module("amatte4k.sequence_plan").build_plan(job)
+    character = scene.spawn_character(plan)
+    actors = scene.ShotActors(character, scene.find_body(character), scene.spawn_camera(plan))
+    return plan, actors, sequence.build(plan, actors)
+
+
+def test_sequence_hold_section_shows_the_first_pose_before_a_late_clip(stub, tmp_path):
+    job = make_job(tmp_path, frames=3, warmup=32)
+    job["animation"]["start_seconds"] = 0.1
+    _, _, seq = _build_job(stub, job)
+    clip, hold = seq.bindings[3].tracks[0].sections
+    clip_params, hold_params = clip.get_editor_property("params"), hold.get_editor_property("params")
+    assert clip.range == (-3, 4) and hold.range == (-32, -3)
+    assert clip_params.get_editor_property("play_rate") == 0.85
+    assert hold_params.get_editor_property("play_rate") == 0.0
+    offset = round((0.1 - 3 / 30 * 0.85) * 24000)
+    assert clip_params.get_editor_property("start_frame_offset").value == offset
+    assert hold_params.get_editor_property("start_frame_offset").value == offset
+    assert hold_params.get_editor_property("animation") is clip_params.get_editor_property("animation")
+    _, _, seq = _build_job(stub, make_job(tmp_path, frames=3, warmup=4))
+    assert len(seq.bindings[3].tracks[0].sections) == 1  # the clip covers the warm-up itself
+
+
+def _ppv(stub, bias: float, priority: float = 0.0, unbound: bool = True, enabled: bool = True):
+    volume = stub.stub_add_level_actor(stub.PostProcessVolume())
+    volume.set_editor_property("unbound", unbound)
+    volume.set_editor_property("enabled", enabled)
+    volume.set_editor_property("priority", priority)
+    settings = volume.get_editor_property("settings")
+    settings.set_editor_property("override_auto_exposure_method", True)
+    settings.set_editor_property("auto_exposure_method", stub.AutoExposureMethod.AEM_MANUAL)
+    settings.set_editor_property("override_auto_exposure_bias", True)
+    settings.set_editor_property("auto_exposure_bias", bias)
+    return volume
+
+
+def test_camera_exposure_is_an_offset_from_the_maps_own(stub, tmp_path):
+    _ppv(stub, 9.0, priority=10.0, unbound=False)  # bound: depends on where the camera is
+    _ppv(stub, 8.0, priority=20.0, enabled=False)
+    _ppv(stub, 5.0, priority=0.0)
+    chosen = _ppv(stub, 1.5, priority=1.0)
+    _, actors, _ = _build_shot(stub, tmp_path)
+    pp = actors.camera.get_cine_camera_component().get_editor_property("post_process_settings")
+    assert pp.get_editor_property("auto_exposure_bias") == pytest.approx(1.5 - 0.3)
+    assert not pp.get_editor_property("override_auto_exposure_method")  # the map's method stays
+    assert not pp.get_editor_property("auto_exposure_apply_physical_camera_exposure")
+    map_settings = chosen.get_editor_property("settings")  # the map's volume is left alone
+    assert map_settings.get_editor_property("auto_exposure_bias") == 1.5
+    assert map_settings.get_editor_property("auto_exposure_method") is stub.AutoExposureMethod.AEM_MANUAL
+
+
+def test_sky_and_fog_without_holdout_are_hidden_for_matte_and_restored(stub, tmp_path, monkeypatch):
+    scene = importlib.import_module("amatte4k.scene")
+    monkeypatch.setattr(stub.ExponentialHeightFogComponent, "PROPS", {})  # as on 5.4: no holdout
+    monkeypatch.setattr(stub.SkyAtmosphereComponent, "PROPS", {})
+    plan, actors, _ = _build_shot(stub, tmp_path)
+    fog_actor = stub.stub_add_level_actor(stub.Actor(name="fog"))
+    fog = fog_actor.stub_add_component(stub.ExponentialHeightFogComponent(name="Fog"))
+    sky_actor = stub.stub_add_level_actor(stub.Actor(name="sky"))
+    sky = sky_actor.stub_add_component(stub.SkyAtmosphereComponent(name="Sky"))
+    sky.set_editor_property("hidden_in_game", True)  # the map author hid it already
+    wall = stub.stub_add_level_actor(stub.Actor(name="wall"))
+    mesh = wall.stub_add_component(stub.StaticMeshComponent(name="WallMesh"))
+    scene.collect_environment(actors)
+    layers = {layer.name: layer for layer in plan.layers}
+    assert scene.apply_layer(actors, layers["rgb"]) == []
+    assert not fog.get_editor_property("hidden_in_game")
+    assert scene.apply_layer(actors, layers["matte"]) == ["fog.Fog", "sky.Sky"]
+    assert fog.get_editor_property("hidden_in_game") and sky.get_editor_property("hidden_in_game")
+    assert mesh.get_editor_property("holdout")
+    scene.apply_layer(actors, layers["plate"])  # a later non-matte layer shows them again
+    assert not fog.get_editor_property("hidden_in_game")
+    scene.apply_layer(actors, layers["matte"])
+    scene.clean_up(actors)
+    assert not fog.get_editor_property("hidden_in_game")
+    assert sky.get_editor_property("hidden_in_game")  # as the map had it
+    assert not mesh.get_editor_property("holdout")
+    destroyed = [c[1][0] for c in stub.CALLS if c[0] == "EditorActorSubsystem.destroy_actor"]
+    assert destroyed == [actors.character, actors.camera]  # never a level actor
+    assert {fog_actor, sky_actor, wall} <= set(stub._WORLD)
 
 
 def _finish_layer(stub, layer_dir: Path, frames: int, success: bool = True):
@@ -533,7 +637,265 @@ def test_entry_script_error_while_building_still_writes_the_record(stub, tmp_pat
     assert done["state"] == "error" and "BP_AM4K_char07 not found" in done["reason"]
 
 
-# ---------------------------------------------------------------- (5) retargeting
+# ---------------------------------------------------------------- (5) the inbox
+
+
+@pytest.fixture
+def inbox_mod(ue):
+    return importlib.import_module("amatte4k.inbox")
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("/p/AlphaMatte4K.uproject -RenderOffScreen -AM4KInbox=/a/b -cvport=9000", "/a/b"),
+        ('/p/AlphaMatte4K.uproject "-AM4KInbox=/a/b" -nosound', "/a/b"),
+        ('/p/AlphaMatte4K.uproject -AM4KInbox="/a/b"', "/a/b"),
+        ("-am4kinbox=/a/b", "/a/b"),  # UE matches switches case-insensitively
+        ("-AM4KInbox=/old -AM4KInbox=/new", "/new"),
+        ("-AM4KInbox=C:\\in\\box", "C:\\in\\box"),
+        ("/p/AlphaMatte4K.uproject -RenderOffScreen", None),
+        ("-AM4KInbox= -x", None),
+        ("-AM4KInboxes=/a/b", None),
+        ("", None),
+    ],
+)
+def test_inbox_from_the_command_line(inbox_mod, line, expected):
+    assert inbox_mod.inbox_from_command_line(line) == expected
+
+
+def test_resolve_inbox_prefers_the_command_line_and_checks_the_folder(inbox_mod):
+    assert inbox_mod.resolve_inbox("-AM4KInbox=/a/b/", {"AM4K_INBOX": "/env"}) == "/a/b"
+    assert inbox_mod.resolve_inbox("-x", {"AM4K_INBOX": "/env"}) == "/env"
+    assert inbox_mod.resolve_inbox("-x", {}) is None
+    with pytest.raises(ValueError, match="absolute"):
+        inbox_mod.resolve_inbox("-AM4KInbox=rel/box", {})
+    with pytest.raises(ValueError, match="spaces"):
+        inbox_mod.resolve_inbox('"-AM4KInbox=/my box"', {})
+
+
+def test_next_job_is_the_first_finished_job_file_by_name(inbox_mod):
+    names = [
+        "b.job.json",
+        "a.job.json.taken",
+        ".a.job.json",  # a client's temporary
+        "a.job.json.tmp",
+        "engine.json",
+        "cancel.json",
+        ".job.json",
+        "c.job.json",
+        "a.done.json",
+    ]
+    assert inbox_mod.next_job(names) == "b.job.json"
+    assert inbox_mod.next_job(names + ["a.job.json"]) == "a.job.json"
+    assert inbox_mod.next_job(["engine.json", "x.job.json.taken"]) is None
+    assert inbox_mod.taken_name("s1.job.json") == "s1.job.json.taken"
+    assert inbox_mod.done_name("s1.job.json") == "s1.done.json"
+
+
+def test_engine_record_and_cancel_requests(inbox_mod, tmp_path):
+    busy = inbox_mod.engine_record(42, "5.5.0", "s1", "/in", 12.5)
+    assert busy == {
+        "pid": 42,
+        "engine": "5.5.0",
+        "state": "busy",
+        "shot_id": "s1",
+        "updated": 12.5,
+        "inbox": "/in",
+    }
+    idle = inbox_mod.engine_record(42, "5.5.0", None, "/in", 13.0)
+    assert (idle["state"], idle["shot_id"]) == ("idle", None)
+    assert inbox_mod.parse_cancel('{"shot_id": "s1"}') == "s1"
+    for text in ("{half", "[]", '{"shot": "s1"}', '{"shot_id": ""}', '{"shot_id": 3}', ""):
+        assert inbox_mod.parse_cancel(text) is None, text
+    assert inbox_mod.take_cancel(str(tmp_path)) == (False, None)
+    (tmp_path / "cancel.json").write_text("{half")
+    assert inbox_mod.take_cancel(str(tmp_path)) == (True, None)
+    assert not (tmp_path / "cancel.json").exists()  # deleted whatever it said
+
+
+def test_throttle_acts_at_most_every_half_second(inbox_mod):
+    throttle = inbox_mod.Throttle()
+    assert [throttle.due(t) for t in (10.0, 10.2, 10.49, 10.5, 10.9, 11.0, 11.6)] == [
+        True,
+        False,
+        False,
+        True,
+        False,
+        True,
+        True,
+    ]
+
+
+def test_claim_renames_once(inbox_mod, tmp_path):
+    (tmp_path / "s1.job.json").write_text("{}")
+    assert inbox_mod.claim(str(tmp_path), "s1.job.json") == str(tmp_path / "s1.job.json.taken")
+    assert inbox_mod.claim(str(tmp_path), "s1.job.json") is None  # another taker won
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s1.job.json.taken"]
+
+
+def test_watcher_logs_errors_and_never_raises(inbox_mod, tmp_path):
+    logged = []
+
+    def start(path, done):
+        raise RuntimeError("boom")
+
+    (tmp_path / "s1.job.json").write_text("{}")
+    watcher = inbox_mod.Watcher(
+        str(tmp_path), "5.5", start, lambda: None, lambda s, r: None, logged.append, pid=7
+    )
+    watcher.tick(0.01)
+    assert logged == ["AlphaMatte4K inbox: RuntimeError: boom"]
+    watcher.inbox = str(tmp_path / "gone")
+    watcher.clock = lambda: 1e9
+    watcher.tick(0.01)
+    assert "FileNotFoundError" in logged[-1]
+
+
+def _inbox_job(tmp_path: Path, inbox: Path, name: str, shot_id: str) -> dict:
+    job = make_job(tmp_path / shot_id)
+    job["shot_id"] = shot_id
+    (inbox / f"{name}.job.json").write_text(json.dumps(job))
+    return job
+
+
+def _engine(inbox: Path) -> dict:
+    return json.loads((inbox / "engine.json").read_text())
+
+
+def _start_editor(stub, inbox: Path):
+    """init_unreal.py as the editor runs it, with -AM4KInbox on the command line."""
+    stub.stub_set_command_line(f"/p/AlphaMatte4K.uproject -RenderOffScreen -AM4KInbox={inbox} -cvport=9000")
+    return load_script("init_unreal")
+
+
+def test_no_inbox_means_a_normal_editor_session(stub, monkeypatch):
+    monkeypatch.delenv("AM4K_INBOX", raising=False)
+    init = load_script("init_unreal")
+    assert init.WATCHER is None and not stub.stub_ticks()
+    monkeypatch.setenv("AM4K_INBOX", "relative/box")
+    assert load_script("init_unreal").WATCHER is None and not stub.stub_ticks()
+    assert any(c[0] == "log_error" and "absolute" in c[1][0] for c in stub.CALLS)
+
+
+def test_inbox_watcher_takes_one_job_at_a_time(stub, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first = _inbox_job(tmp_path, inbox, "0001_s00012", "s00012")
+    watcher = _start_editor(stub, inbox).WATCHER
+    tick = stub.stub_ticks()[watcher.handle]
+    clock, wall = [100.0], iter(range(1000, 2000))
+    watcher.clock, watcher.wall = (lambda: clock[0]), (lambda: float(next(wall)))
+
+    tick(0.016)
+    assert sorted(p.name for p in inbox.iterdir()) == ["0001_s00012.job.json.taken", "engine.json"]
+    assert _engine(inbox) == {
+        "pid": os.getpid(),
+        "engine": "5.5.0-stub",
+        "state": "busy",
+        "shot_id": "s00012",
+        "updated": 1000.0,
+        "inbox": str(inbox),
+    }
+    subsystem = stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem)
+    assert subsystem.rendered[-1][1][0].get_editor_property("job_name") == "s00012_rgb"
+    assert json.loads(Path(first["output"]["status"]).read_text())["state"] == "rendering"
+
+    second = _inbox_job(tmp_path, inbox, "0002_s00013", "s00013")
+    tick(0.016)  # within 0.5 s: nothing done
+    assert _engine(inbox)["updated"] == 1000.0
+    clock[0] += 0.5
+    tick(0.016)  # busy: the second job waits
+    assert (inbox / "0002_s00013.job.json").exists()
+    assert (_engine(inbox)["shot_id"], _engine(inbox)["updated"]) == ("s00012", 1001.0)
+    assert len(subsystem.rendered) == 1
+
+    out = Path(first["output"]["dir"])
+    for layer in ("rgb", "plate", "matte"):
+        _finish_layer(stub, out / layer, 3)
+    assert json.loads(Path(first["output"]["done"]).read_text())["state"] == "done"
+    clock[0] += 0.5
+    tick(0.016)
+    assert (inbox / "0002_s00013.job.json.taken").exists()
+    assert (_engine(inbox)["state"], _engine(inbox)["shot_id"]) == ("busy", "s00013")
+    assert subsystem.rendered[-1][1][0].get_editor_property("job_name") == "s00013_rgb"
+    assert json.loads(Path(second["output"]["status"]).read_text())["shot_id"] == "s00013"
+
+
+def test_inbox_cancel_stops_the_running_shot(stub, tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"  # the watcher creates it
+    monkeypatch.setenv("AM4K_INBOX", str(inbox))
+    watcher = load_script("init_unreal").WATCHER  # from the environment: no -AM4KInbox
+    watcher.throttle.interval = 0.0
+    inbox.mkdir(exist_ok=True)
+    job = _inbox_job(tmp_path, inbox, "s00012", "s00012")
+    watcher.tick(0.016)
+    executor = stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem).rendered[-1][0]
+
+    (inbox / "cancel.json").write_text('{"shot_id": "s00099"}')  # not the running shot
+    watcher.tick(0.016)
+    assert not (inbox / "cancel.json").exists() and not executor.cancelled
+    assert _engine(inbox)["state"] == "busy"
+
+    (inbox / "cancel.json").write_text('{"shot_id": "s00012"}')
+    watcher.tick(0.016)
+    assert executor.cancelled and not (inbox / "cancel.json").exists()
+    assert _engine(inbox)["shot_id"] == "s00012"  # until the executor has stopped
+    assert not Path(job["output"]["done"]).exists()
+    executor.on_executor_errored_delegate.broadcast(executor, None, False, "pipeline shut down")
+    executor.on_executor_finished_delegate.broadcast(executor, False)
+    done = json.loads(Path(job["output"]["done"]).read_text())
+    assert (done["state"], done["reason"]) == ("error", "cancelled by the client")
+    assert json.loads(Path(job["output"]["status"]).read_text())["state"] == "error"
+    watcher.tick(0.016)
+    assert (_engine(inbox)["state"], _engine(inbox)["shot_id"]) == ("idle", None)
+    assert not stub.stub_ticks().keys() - {watcher.handle}  # the shot's heartbeat is gone
+    assert not [a for a in stub._WORLD if isinstance(a, (stub.StubMetaHuman, stub.CineCameraActor))]
+    assert not stub.EditorAssetLibrary.does_asset_exist("/Game/AlphaMatte4K/Sequences/LS_s00012")
+
+
+def test_inbox_cancel_ends_the_shot_when_the_executor_never_reports(stub, tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    job = _inbox_job(tmp_path, inbox, "s00012", "s00012")
+    watcher = _start_editor(stub, inbox).WATCHER
+    watcher.throttle.interval = 0.0
+    watcher.tick(0.016)
+    (inbox / "cancel.json").write_text('{"shot_id": "s00012"}')
+    watcher.tick(0.016)
+    assert not Path(job["output"]["done"]).exists()
+    monkeypatch.setattr(importlib.import_module("amatte4k.queue"), "CANCEL_GRACE_S", 0.0)
+    (chain_tick,) = [fn for handle, fn in stub.stub_ticks().items() if handle is not watcher.handle]
+    chain_tick(0.016)
+    assert json.loads(Path(job["output"]["done"]).read_text())["reason"] == "cancelled by the client"
+
+
+def test_inbox_cancel_without_cancel_all_jobs_ends_at_once(stub, tmp_path, monkeypatch):
+    monkeypatch.delattr(stub.MoviePipelineExecutorBase, "cancel_all_jobs")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    job = _inbox_job(tmp_path, inbox, "s00012", "s00012")
+    watcher = _start_editor(stub, inbox).WATCHER
+    watcher.throttle.interval = 0.0
+    watcher.tick(0.016)
+    (inbox / "cancel.json").write_text('{"shot_id": "s00012"}')
+    watcher.tick(0.016)
+    assert json.loads(Path(job["output"]["done"]).read_text())["reason"] == "cancelled by the client"
+    assert _engine(inbox)["state"] == "idle"
+
+
+def test_inbox_unreadable_job_gets_its_own_error_record(stub, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "0003_bad.job.json").write_text("{not json")
+    watcher = _start_editor(stub, inbox).WATCHER
+    watcher.tick(0.016)
+    done = json.loads((inbox / "0003_bad.done.json").read_text())
+    assert done["state"] == "error" and done["reason"].startswith("JSONDecodeError")
+    assert (inbox / "0003_bad.job.json.taken").exists() and _engine(inbox)["state"] == "idle"
+
+
+# ---------------------------------------------------------------- (6) retargeting
 
 
 @pytest.fixture
@@ -603,7 +965,7 @@ def test_retarget_folder_names_assets_after_clip_ids(stub, retarget, tmp_path):
     assert any(c[0] == "IKRetargetBatchOperation.run_batch_retarget" for c in stub.CALLS)
 
 
-# ---------------------------------------------------------------- (6) project files
+# ---------------------------------------------------------------- (7) project files
 
 
 def test_uproject_lists_the_plugins():

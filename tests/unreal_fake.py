@@ -1,16 +1,20 @@
 """A fake Unreal Engine for the Unreal backend's tests: an UnrealCV server that speaks the real
 wire format and command vocabulary (replies as unrealcv/unrealcv's server source formats them,
-see the brief's unreal.md), plus an engine that answers ``vrun py amatte4k_render_shot.py JOB``
-as our UE-side script does: a status heartbeat, multilayer EXR frames per layer written the way
-Movie Render Queue names them, and a completion record.
+see the brief's unreal.md; as in the editor, ``vrun`` has no game world to run in), plus an
+editor that watches a job inbox as our UE-side watcher does (unreal_project/README.md):
+``engine.json`` rewritten while it runs, jobs claimed by renaming them ``.taken``, each checked
+by the UE side's own planner (amatte4k/sequence_plan.py), a status heartbeat, multilayer EXR
+frames per layer written the way Movie Render Queue names them, a completion record, and
+``cancel.json`` honoured.
 
 Fault injection covers what the client must survive: a server that never replies, closes
 mid-frame, answers late, answers with another id, sends garbage or restarts on the same port;
 an engine that stalls, fails, or writes bad frames.
 
 Run as a program it is an engine *binary* for the backend to launch and own:
-``python -m tests.unreal_fake PROJECT.uproject -cvport=N …`` (``FAKE_UE_START_DELAY`` seconds
-before it listens).
+``python -m tests.unreal_fake PROJECT.uproject -cvport=N -AM4KInbox=DIR …``
+(``FAKE_UE_START_DELAY`` seconds before it listens, ``FAKE_UE_EDITOR_DELAY`` more before the
+editor's Python writes its first heartbeat).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ import numpy as np
 MAGIC = 0x9E2B83C1
 VERSION = "v1.1.0"
 ENGINE = "5.5.1-39209932+++UE5+Release-5.5"
-SCRIPT = "amatte4k_render_shot.py"
 
 
 @dataclass
@@ -55,7 +58,7 @@ class EngineFaults:
     alpha_range | channels (a broken frame); ``frame_seconds``: time per written frame;
     ``crash_after``: frames before the whole engine (server included) goes away."""
 
-    stall_after: int | None = None
+    stall_after: int | None = None  # then the whole editor hangs: no heartbeat of any kind
     error: str | None = None
     bad: str | None = None
     frame_seconds: float = 0.0
@@ -68,6 +71,9 @@ class FakeUnreal:
 
     port: int = 0
     project: str = "AlphaMatte4K"
+    inbox: str | None = None  # the -AM4KInbox folder; None: no watcher (UnrealCV only)
+    game_world: bool = False  # True: as under -game or PIE, vrun runs console commands
+    editor_delay: float = 0.0  # seconds after start before the watcher's first heartbeat
     level_delay: float = 0.2  # seconds before an asynchronous level change takes effect
     faults: list[Fault] = field(default_factory=list)
     engine: EngineFaults = field(default_factory=EngineFaults)
@@ -87,6 +93,9 @@ class FakeUnreal:
         self.fov = {0: 90.0}
         self.size = {0: (640, 480)}
         self._workers: list[threading.Thread] = []
+        self.busy: str | None = None  # the shot being rendered
+        self.hung = False
+        self.cancelled: set[str] = set()
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -101,6 +110,11 @@ class FakeUnreal:
         self._lsock = s
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+        if self.inbox is not None:
+            self.hung, self.busy = False, None
+            w = threading.Thread(target=self._watch, daemon=True)
+            self._workers.append(w)
+            w.start()
         return self
 
     def stop(self) -> None:
@@ -223,8 +237,8 @@ class FakeUnreal:
             tokens = parts[1:]
             if len(tokens) < 2:
                 return f"error Unrecognised alias '{tokens[0] if tokens else ''}'".encode()
-            if tokens[0] == "py" and Path(tokens[1]).name == SCRIPT:
-                self._start_job(tokens[2] if len(tokens) > 2 else "")
+            if not self.game_world:  # the editor without PIE: UnrealCV's vrun needs a game world
+                return b"error No valid game world available"
             return b"ok"
         if verb == "vget" and uri == "/unrealcv/status":
             return (
@@ -306,17 +320,60 @@ class FakeUnreal:
 
     # -- the engine ---------------------------------------------------------------------------
 
-    def _start_job(self, job_path: str) -> None:
-        t = threading.Thread(target=self._run_job, args=(job_path,), daemon=True)
-        self._workers.append(t)
-        t.start()
+    def _watch(self) -> None:
+        """The editor's post-tick callback: heartbeat, cancel requests, claiming jobs."""
+        time.sleep(self.editor_delay)
+        box = Path(self.inbox)
+        while not self._stop.is_set():
+            if not self.hung:
+                _write_json(
+                    str(box / "engine.json"),
+                    {
+                        "pid": os.getpid(),
+                        "engine": ENGINE,
+                        "state": "busy" if self.busy else "idle",
+                        "shot_id": self.busy,
+                        "updated": time.time(),
+                        "inbox": str(box),
+                    },
+                )
+                cancel = box / "cancel.json"
+                if cancel.exists():
+                    try:
+                        wanted = json.loads(cancel.read_text())["shot_id"]
+                    except (OSError, ValueError, KeyError):
+                        wanted = None
+                    if wanted is not None and wanted == self.busy:  # else: nothing of that runs
+                        self.cancelled.add(wanted)
+                    cancel.unlink(missing_ok=True)
+                if self.busy is None:
+                    for job in sorted(box.glob("*.job.json")):
+                        taken = job.with_name(job.name + ".taken")
+                        try:
+                            os.replace(job, taken)
+                        except OSError:
+                            continue
+                        t = threading.Thread(target=self._run_job, args=(str(taken),), daemon=True)
+                        self._workers.append(t)
+                        self.busy = "?"
+                        t.start()
+                        break
+            time.sleep(0.1)
 
     def _run_job(self, job_path: str) -> None:
+        try:
+            self._render(job_path)
+        finally:
+            if not self.hung:
+                self.busy = None
+
+    def _render(self, job_path: str) -> None:
         started = time.time()
         try:
             job = json.loads(Path(job_path).read_text())
         except (OSError, ValueError):
-            return  # the real script writes nothing it cannot address either
+            return
+        self.busy = job.get("shot_id")
         self.jobs.append(job)
         out, f = job["output"], self.engine
         try:  # the UE-side planner (pure Python) checks the job exactly as the engine's script does
@@ -349,7 +406,22 @@ class FakeUnreal:
                     self.stop()
                     return
                 if f.stall_after is not None and done >= f.stall_after:
-                    return  # silence: no more heartbeats, no record
+                    self.hung = True  # the editor hangs: no more heartbeats of any kind, no record
+                    return
+                if job["shot_id"] in self.cancelled:
+                    self.cancelled.discard(job["shot_id"])
+                    _write_json(
+                        out["done"],
+                        {
+                            "shot_id": job["shot_id"],
+                            "state": "error",
+                            "reason": "cancelled by the client",
+                            "layers": {},
+                            "engine": ENGINE,
+                            "seconds": round(time.time() - started, 3),
+                        },
+                    )
+                    return
                 if f.frame_seconds:
                     time.sleep(f.frame_seconds)
                 name = out["file_name_format"].replace("{frame_number}", str(i).zfill(out["zero_pad"]))
@@ -452,8 +524,14 @@ def _png(w: int, h: int) -> bytes:
 def main(argv: list[str]) -> None:
     """Run as an engine binary: ``PROJECT.uproject … -cvport=N``."""
     port = next((int(a.split("=", 1)[1]) for a in argv if a.lower().startswith("-cvport=")), 9000)
+    box = next((a.split("=", 1)[1] for a in argv if a.startswith("-AM4KInbox=")), None)
     time.sleep(float(os.environ.get("FAKE_UE_START_DELAY", "0")))
-    server = FakeUnreal(port=port, project=Path(argv[0]).stem if argv else "Fake").start()
+    server = FakeUnreal(
+        port=port,
+        project=Path(argv[0]).stem if argv else "Fake",
+        inbox=box,
+        editor_delay=float(os.environ.get("FAKE_UE_EDITOR_DELAY", "0")),
+    ).start()
     try:
         while True:
             time.sleep(1.0)

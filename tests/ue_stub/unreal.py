@@ -15,6 +15,7 @@ _SUBSYSTEMS: dict = {}
 _ASSETS: dict = {}
 _TICKS: dict = {}
 _COUNTER = [0]
+_COMMAND_LINE = [""]
 
 
 def _record(name: str, *args, **kwargs) -> None:
@@ -291,7 +292,11 @@ class ActorComponent(Object):
 
 
 class SceneComponent(ActorComponent):
-    pass
+    PROPS = {"hidden_in_game": False, "visible": True}
+
+    def set_hidden_in_game(self, new_hidden: bool, propagate_to_children: bool = False) -> None:
+        _record("SceneComponent.set_hidden_in_game", self, new_hidden, propagate_to_children)
+        self.__dict__.setdefault("_values", {})["hidden_in_game"] = new_hidden
 
 
 class PrimitiveComponent(SceneComponent):
@@ -381,6 +386,25 @@ class CineCameraActor(Actor):
         return self._camera
 
 
+class Brush(Actor):
+    pass
+
+
+class Volume(Brush):
+    pass
+
+
+class PostProcessVolume(Volume):
+    PROPS = {
+        "settings": PostProcessSettings,
+        "priority": 0.0,
+        "blend_radius": 100.0,
+        "blend_weight": 1.0,
+        "enabled": True,
+        "unbound": False,
+    }
+
+
 class StubMetaHuman(Actor):
     """Not UE API: stands in for a MetaHuman Blueprint's actor (Body, Face, a groom)."""
 
@@ -398,6 +422,12 @@ def stub_reset() -> None:
     _SUBSYSTEMS.clear()
     _ASSETS.clear()
     _TICKS.clear()
+    _COMMAND_LINE[0] = ""
+
+
+def stub_set_command_line(line: str) -> None:
+    """Not UE API: what SystemLibrary.get_command_line returns."""
+    _COMMAND_LINE[0] = line
 
 
 def stub_add_level_actor(actor: Actor) -> Actor:
@@ -543,6 +573,10 @@ class SystemLibrary(Object):
     @classmethod
     def get_engine_version(cls) -> str:
         return "5.5.0-stub"
+
+    @classmethod
+    def get_command_line(cls) -> str:
+        return _COMMAND_LINE[0]
 
 
 class Paths(Object):
@@ -1052,6 +1086,12 @@ class MoviePipelineExecutorBase(Object):
         super().__init__(outer, name)
         self.on_executor_finished_delegate = _Delegate()
         self.on_executor_errored_delegate = _Delegate()
+        self.cancelled = False  # stub: cancel_all_jobs was called
+
+    def cancel_all_jobs(self) -> None:
+        """Like UE, returns before the executor has stopped: the finished delegate comes later."""
+        _record("MoviePipelineExecutorBase.cancel_all_jobs", self)
+        self.cancelled = True
 
 
 class MoviePipelineLinearExecutorBase(MoviePipelineExecutorBase):

@@ -49,7 +49,7 @@ class Client:
         self.project: str | None = None  # from the greeting
         self._sock: socket.socket | None = None
         self._next_id = 0
-        self._buf = b""
+        self._buf = bytearray()
 
     @property
     def endpoint(self) -> str:
@@ -80,7 +80,7 @@ class Client:
                 delay = min(delay * 2, 2.0)
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._sock, self._buf = sock, b""
+            self._sock, self._buf = sock, bytearray()
             try:
                 greeting = self._read(deadline)
             except EngineUnavailable as exc:  # accepted, then closed: a server still starting
@@ -105,7 +105,7 @@ class Client:
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()
-        self._sock, self._buf = None, b""
+        self._sock, self._buf = None, bytearray()
 
     def peer_closed(self) -> bool:
         """Whether the server has closed a connection we hold (checked without blocking; no
@@ -134,15 +134,16 @@ class Client:
                 raise EngineTimeout(f"UnrealCV at {self.endpoint}: no reply within the deadline")
             self._sock.settimeout(left)
             try:
-                chunk = self._sock.recv(max(65536, n - len(self._buf)))
+                chunk = self._sock.recv(min(max(65536, n - len(self._buf)), 1 << 20))
             except TimeoutError:
                 raise EngineTimeout(f"UnrealCV at {self.endpoint}: no reply within the deadline") from None
             except OSError as exc:
                 raise EngineUnavailable(f"UnrealCV at {self.endpoint}: {exc.strerror or exc}") from None
             if not chunk:
                 raise EngineUnavailable(f"UnrealCV at {self.endpoint}: the connection closed")
-            self._buf += chunk
-        out, self._buf = self._buf[:n], self._buf[n:]
+            self._buf += chunk  # bytearray: appends in place, no copy of what came before
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
         return out
 
     def _read(self, deadline: float) -> bytes:

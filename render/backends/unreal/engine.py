@@ -1,9 +1,11 @@
-"""Unreal Engine processes this backend owns: one per GPU, each with its own UnrealCV port.
+"""Unreal Engine processes this backend owns: one per GPU, each with its own UnrealCV port and
+job inbox.
 
 The command line follows the brief (unreal.md §4): the editor binary with the project, offscreen
-rendering, no prompts, the UnrealCV port and the GPU. The process starts in a session of its
-own and is sent SIGKILL when the process that launched it dies (Linux), so an engine never
-outlives its render worker; its log goes to a file beside the work directories.
+rendering, no prompts, the UnrealCV port, the GPU and the inbox folder the engine takes jobs
+from. The process starts in a session of its own and gets SIGKILL when the thread that launched
+it ends (Linux's parent-death signal follows the launching *thread*, so engines are launched
+from one thread that lives as long as this process); its log goes to a file.
 """
 
 from __future__ import annotations
@@ -11,21 +13,24 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+INBOX_FLAG = "-AM4KInbox="
 
 
 def command_line(
-    engine: str, project: str, port: int, gpu: int | None, extra: tuple[str, ...] = ()
+    engine: str, project: str, port: int, gpu: int | None, inbox: str, extra: tuple[str, ...] = ()
 ) -> list[str]:
     """The argv of one engine instance (pure)."""
     argv = [engine, str(project), "-RenderOffScreen", "-unattended", "-nosplash", "-nosound", "-stdout"]
-    argv.append(f"-cvport={port}")
+    argv += [f"-cvport={port}", f"{INBOX_FLAG}{inbox}"]
     if gpu is not None:
         argv.append(f"-graphicsadapter={gpu}")
     return argv + list(extra)
@@ -38,22 +43,86 @@ def visible_gpu() -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def free_port(first: int, span: int = 200) -> int:
-    """The first port from ``first`` on that nothing on this host listens on."""
-    for port in range(first, min(first + span, 65536)):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As a server binds: connections of an earlier engine lingering in TIME_WAIT do not count,
+        # a listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(first: int, gpu: int | None, span: int = 200) -> int:
+    """The UnrealCV port of the engine for ``gpu``: ``first + gpu`` (distinct for every worker of
+    a node, whatever the timing), or without a GPU the first free port from ``first + 100``."""
+    if gpu is not None and first + gpu < 65536 and _free(first + gpu):
+        return first + gpu
+    for port in range(first + 100, min(first + 100 + span, 65536)):
+        if _free(port):
             return port
-    raise RuntimeError(f"no free port in {first}..{first + span - 1} for an UnrealCV server")
+    raise RuntimeError(f"no free port in {first + 100}..{first + 99 + span} for an UnrealCV server")
+
+
+# prctl resolved here, before any fork: the child of a threaded process must not dlopen.
+try:
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):  # pragma: no cover - no libc symbol
+    _PRCTL = None
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class _Launcher:
+    """One thread for the whole process that starts every engine (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue = queue.Queue()
+        threading.Thread(target=self._run, name="unreal-launcher", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            argv, log, done = self._jobs.get()
+            try:
+                with open(log, "ab") as out:
+                    done.append(
+                        subprocess.Popen(
+                            argv,
+                            stdin=subprocess.DEVNULL,
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                            preexec_fn=_die_with_parent,
+                        )
+                    )
+            except OSError as exc:
+                done.append(exc)
+
+    def popen(self, argv: list[str], log: Path) -> subprocess.Popen:
+        done: list = []
+        self._jobs.put((argv, log, done))
+        while not done:
+            threading.Event().wait(0.01)
+        if isinstance(done[0], OSError):
+            raise done[0]
+        return done[0]
+
+
+_LAUNCHER: _Launcher | None = None
+_LOCK = threading.Lock()
+
+
+def _launcher() -> _Launcher:
+    global _LAUNCHER
+    with _LOCK:
+        if _LAUNCHER is None:
+            _LAUNCHER = _Launcher()
+        return _LAUNCHER
 
 
 class EngineProcess:
@@ -66,21 +135,25 @@ class EngineProcess:
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            try:
-                self.proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,
-                )
-            except OSError as exc:
-                raise RuntimeError(f"engine {self.argv[0]}: cannot start ({exc.strerror or exc})") from None
+        try:
+            self.proc = _launcher().popen(self.argv, self.log)
+        except OSError as exc:
+            raise RuntimeError(f"engine {self.argv[0]}: cannot start ({exc.strerror or exc})") from None
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def owns(self, pid: int) -> bool:
+        """Whether process ``pid`` is this engine or one of its session (a launcher script may
+        exec or fork the editor)."""
+        if self.proc is None:
+            return False
+        if pid == self.proc.pid:
+            return True
+        try:
+            return os.getsid(pid) == self.proc.pid
+        except OSError:
+            return False
 
     def exit_note(self) -> str:
         """How the process ended, for error messages (and the last line of its log)."""

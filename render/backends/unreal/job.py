@@ -15,11 +15,11 @@ import numpy as np
 
 from render.backends.base import RenderSettings
 from render.camera import SENSOR_MM
+from render.motion import library, play
 from render.plan import ShotSpec
-from render.timeline import head_tops, root_and_camera
+from render.timeline import captured, head_tops, root_and_camera
 
 SCHEMA = 1
-SCRIPT = "amatte4k_render_shot.py"  # unreal_project/Content/Python/, run by UE's `py` command
 FILE_NAME_FORMAT = "frame_{frame_number}"
 ZERO_PAD = 4
 # Where focus goes: this far below the top of the head (about the eyes).
@@ -67,6 +67,19 @@ def actor_yaw(heading_deg: float) -> float:
     """Our character at heading h faces (sin h, -cos h, 0); in Unreal that is yaw 90° - h for an
     actor whose forward is +x (a MetaHuman Blueprint)."""
     return round(((90.0 - heading_deg + 180.0) % 360.0) - 180.0, 5)
+
+
+def character_yaw(shot: ShotSpec, clip: dict) -> float:
+    """Degrees (our z) the clip's animation asset turns at this shot. The asset is the clip as
+    ``render.backends.blender.clip_export`` bakes it: from the clip's time 0, facing heading 0
+    then. The Blender backend turns a captured clip so that the body faces ``heading_deg`` at the
+    shot's first frame; the same turn here is the heading plus how far the body's own facing
+    moved between time 0 and the shot's start."""
+    h = shot.animation.heading_deg
+    if not captured(clip):
+        return h
+    m = library.motion(clip)
+    return h + math.degrees(play.start_yaw(m, 0.0) - play.start_yaw(m, shot.animation.start))
 
 
 def sensor_mm(width: int, height: int) -> list[float]:
@@ -117,7 +130,7 @@ def build(
     heads = head_tops(shot, clip, indices) - np.array([0.0, 0.0, FOCUS_BELOW_TOP])
     dof = settings.depth_of_field and shot.camera.fstop > 0
     character_keys, camera_keys = [], []
-    yaw = actor_yaw(shot.animation.heading_deg)
+    yaw = actor_yaw(character_yaw(shot, clip))
     for i, (root, cam), head in zip(indices, rc, heads, strict=True):
         character_keys.append(
             {
@@ -137,7 +150,9 @@ def build(
                 "fstop": shot.camera.fstop if dof else 0.0,
             }
         )
-    exposure = round(float(scene.get("exposure", 0.0)) + shot.camera.exposure_ev, 4)
+    # The scene catalog's exposure is calibrated for the Blender scenes; a UE map keeps its own
+    # and each shot adds its offset.
+    exposure = round(shot.camera.exposure_ev, 4)
     return {
         "schema": SCHEMA,
         "shot_id": shot.shot_id,

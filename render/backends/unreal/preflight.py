@@ -4,12 +4,12 @@ have Unreal paths, and the engine can be reached (attach) or launched (own)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from render.backends.unreal import job
+from render.backends.unreal import inbox, job
 from render.backends.unreal.client import (
     Client,
-    EngineError,
     EngineTimeout,
     EngineUnavailable,
     parse_endpoint,
@@ -18,8 +18,9 @@ from render.backends.unreal.protocol import ProtocolError
 from render.config import UnrealConfig
 from render.plan import ShotSpec
 
-# How long the launcher waits for an attached engine to greet and answer.
+# How long the launcher waits for an attached engine to greet, and for its heartbeat to change.
 PROBE_SECONDS = 15.0
+HEARTBEAT_SECONDS = 5.0
 
 
 class PreflightError(ValueError):
@@ -43,39 +44,60 @@ def check_assets(
             raise PreflightError(f"backend unreal: {exc} (shot {shot.shot_id})") from None
 
 
-def probe(endpoint: str, seconds: float = PROBE_SECONDS) -> str:
-    """Connect to a running engine, check it speaks UnrealCV and listens; its version."""
+def probe(endpoint: str, box: str | None, seconds: float = PROBE_SECONDS) -> None:
+    """A running engine: its UnrealCV listener greets on ``endpoint``, and the inbox it was
+    started with is ``box`` as this machine sees it (its heartbeat file is being rewritten)."""
     try:
         host, port = parse_endpoint(endpoint)
     except ValueError as exc:
         raise PreflightError(f"--unreal-endpoint: {exc}") from None
+    if not box:
+        raise PreflightError(
+            "--unreal-endpoint: give unreal.inbox too, the folder that engine was started with "
+            "(-AM4KInbox=DIR), on storage this machine and the engine both see"
+        )
     client = Client(host, port, timeout=seconds, connect_timeout=seconds)
     try:
         client.connect()
-        client.status()
-        return client.version()
     except EngineUnavailable as exc:
         raise PreflightError(
             f"unreal endpoint {endpoint}: nothing answers ({str(exc).split(': ', 1)[-1]})"
         ) from None
     except EngineTimeout:
         raise PreflightError(
-            f"unreal endpoint {endpoint}: accepted but no UnrealCV reply within {seconds:.0f} s "
-            "(another client connected, or the engine is busy)"
+            f"unreal endpoint {endpoint}: accepted but sent no UnrealCV greeting within {seconds:.0f} s "
+            "(another client holds it?)"
         ) from None
-    except (ProtocolError, EngineError) as exc:
+    except ProtocolError as exc:
         raise PreflightError(f"unreal endpoint {endpoint}: {exc}") from None
     finally:
         client.close()
+    if not Path(box).is_dir():
+        raise PreflightError(f"unreal.inbox {box}: no such directory")
+    first = inbox.engine_state(box)
+    deadline = time.monotonic() + HEARTBEAT_SECONDS
+    while time.monotonic() < deadline:
+        now = inbox.engine_state(box)
+        if now is not None and first is not None and now.get("updated") != first.get("updated"):
+            return
+        first = first or now
+        time.sleep(0.2)
+    raise PreflightError(
+        f"unreal.inbox {box}: no engine heartbeat there within {HEARTBEAT_SECONDS:.0f} s (was the engine "
+        "started with -AM4KInbox= this folder, and does this machine see the same files?)"
+    )
 
 
-def check_launch(u: UnrealConfig) -> None:
-    """The engine binary and the project (with our scripts) exist, for engines we launch."""
+def check_launch(u: UnrealConfig, local: bool = True) -> None:
+    """The engine binary and the project (with our scripts) exist, for engines we launch; on a
+    cluster (``local`` False) the nodes launch them, and each worker checks its own node."""
     if not u.engine:
         raise PreflightError(
             "backend unreal: give --unreal-endpoint HOST:PORT (a running engine) or unreal.engine "
             "(the UnrealEditor binary to launch)"
         )
+    if not local:
+        return
     engine = Path(u.engine)
     if not engine.is_file():
         raise PreflightError(f"unreal.engine {u.engine}: no such file")
@@ -84,10 +106,10 @@ def check_launch(u: UnrealConfig) -> None:
     project = u.project_path()
     if project.suffix != ".uproject" or not project.is_file():
         raise PreflightError(f"unreal.project {project}: no such .uproject file")
-    script = project.parent / "Content" / "Python" / job.SCRIPT
+    script = project.parent / "Content" / "Python" / "init_unreal.py"
     if not script.is_file():
         raise PreflightError(
-            f"unreal.project {project}: lacks Content/Python/{job.SCRIPT} (see unreal_project/)"
+            f"unreal.project {project}: lacks Content/Python/init_unreal.py (the job watcher; see unreal_project/)"
         )
     if " " in str(project):
         raise PreflightError(f"unreal.project {project}: the path cannot contain spaces (UnrealCV arguments)")

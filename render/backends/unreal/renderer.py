@@ -1,31 +1,34 @@
-"""The Unreal Engine renderer: control over UnrealCV, frames from Movie Render Queue.
+"""The Unreal Engine renderer: engines started and watched here, jobs through an inbox folder,
+frames from Movie Render Queue.
 
-Per shot: the shot becomes a job file (:mod:`render.backends.unreal.job`) in the work
-directory; one console command (``py amatte4k_render_shot.py JOB``, through UnrealCV's
-``vrun``) hands it to the engine, whose script builds the level sequence and renders the layers
-with Movie Render Queue while rewriting a heartbeat file; when its completion record appears the
-EXR headers are checked here (frame count, size, channels) and the values when each frame is
-read (finite, α in [0, 1]). A heartbeat that stops, an engine that exits or a connection that
-drops fails the shot with its reason; so does the shot's deadline. After such a failure the
-engine is restarted (or, attached, reconnected) before the next shot, so a late reply or a
-stale job can never be taken for the next shot's.
+Per shot: the shot becomes a job file (:mod:`render.backends.unreal.job`) put in the engine's
+inbox (:mod:`render.backends.unreal.inbox`); the engine's UE-side watcher claims it, builds the
+level sequence and renders the layers with Movie Render Queue while rewriting the job's
+heartbeat file, then writes a completion record. The EXR headers are then checked here (frame
+count, size, channels) and the values when each frame is read (finite, α in [0, 1]).
+
+UnrealCV's listener tells that an engine process is up (its greeting) and its connection that
+it is still there; the inbox's ``engine.json`` that the editor and its Python are running. A
+heartbeat that stops, an engine that exits, a connection that drops or the shot's deadline fail
+the shot with its reason; a launched engine is then restarted before the next shot, an attached
+one is asked to cancel the shot (and a job it has not taken is withdrawn), so a stale job can
+never be taken for the next shot's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
 
 from render.backends.base import FramePasses, Renderer, RenderSettings
-from render.backends.unreal import frames, job
+from render.backends.unreal import frames, inbox, job
 from render.backends.unreal.client import Client, EngineTimeout, EngineUnavailable, parse_endpoint
-from render.backends.unreal.engine import EngineProcess, command_line, free_port, visible_gpu
-from render.backends.unreal.protocol import EngineError, ProtocolError, argument
+from render.backends.unreal.engine import EngineProcess, command_line, pick_port, visible_gpu
+from render.backends.unreal.protocol import EngineError, ProtocolError
 from render.catalog import load_metahumans
 from render.config import UnrealConfig
 from render.plan import ShotSpec
@@ -43,13 +46,6 @@ class EngineStalled(TimeoutError):
     pass
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # not there yet, or caught between the engine's write and rename
-
-
 def _options(options: dict | UnrealConfig | None) -> UnrealConfig:
     if isinstance(options, UnrealConfig):
         return options
@@ -57,6 +53,25 @@ def _options(options: dict | UnrealConfig | None) -> UnrealConfig:
     if "extra_args" in o:
         o["extra_args"] = tuple(o["extra_args"])
     return UnrealConfig(**o)
+
+
+def check_engine_binary(path: str | None) -> None:
+    """The engine binary exists and runs on this node (one line otherwise)."""
+    if not path:
+        raise RuntimeError("unreal.engine is not set (the UnrealEditor binary), nor unreal.endpoint")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise RuntimeError(f"unreal.engine {path}: not an executable file on this node")
+
+
+FAILURES = (
+    EngineTimeout,
+    EngineUnavailable,
+    ProtocolError,
+    EngineError,
+    EngineStalled,
+    OSError,
+    RuntimeError,
+)
 
 
 class UnrealRenderer(Renderer):
@@ -68,9 +83,17 @@ class UnrealRenderer(Renderer):
     ):
         """``options``: the config's ``unreal`` section; ``deadline``: the config's
         (deadline_base, deadline_per_frame_mpix), 0 and 0 for none."""
-        self.options = _options(options)
+        self.options = o = _options(options)
         self.deadline = deadline
-        self.metahumans = load_metahumans(self.options.metahumans_path())
+        self.metahumans = load_metahumans(o.metahumans_path())
+        if o.endpoint:
+            if not o.inbox:
+                raise RuntimeError(
+                    "unreal.endpoint needs unreal.inbox (the folder that engine takes jobs from)"
+                )
+        else:
+            check_engine_binary(o.engine)  # on this node: a worker without the engine does not start
+        self.inbox: Path | None = Path(o.inbox) if o.endpoint else None
         self.client: Client | None = None
         self.engine: EngineProcess | None = None
         self.shots_on_engine = 0
@@ -78,7 +101,7 @@ class UnrealRenderer(Renderer):
         self.last_timing = {}
         self.last_frame_info = []
         self.last_device = ""
-        self._passes: tuple[str, ...] = ()
+        self._shared: list[Path] = []  # attached: shot folders in the shared inbox, removed later
 
     # -- engine -------------------------------------------------------------------------------
 
@@ -98,97 +121,133 @@ class UnrealRenderer(Renderer):
             self.engine = None
             self.client = None
 
-    def _ensure_engine(self, logdir: Path, deadline: float) -> None:
+    def _connect(self, until: float) -> None:
+        """Poll until the engine's UnrealCV listener greets (it comes up before the editor is
+        done loading; an engine that exits meanwhile ends the wait)."""
+        assert self.client is not None
+        while True:
+            try:
+                self.client.connect(timeout=min(2.0, max(0.1, until - time.monotonic())))
+                return
+            except (EngineUnavailable, EngineTimeout) as exc:
+                if self.engine is not None and not self.engine.alive():
+                    raise EngineUnavailable(self.engine.exit_note()) from None
+                if time.monotonic() > until:
+                    raise EngineUnavailable(f"the engine's UnrealCV did not greet in time ({exc})") from None
+
+    def _ready(self, until: float) -> dict:
+        """The engine's ``engine.json`` once it is rewritten (the editor and its Python tick),
+        written by our engine when we launched it; its version as the config asks."""
+        assert self.inbox is not None
+        seen = None
+        while True:
+            state = inbox.engine_state(self.inbox)
+            if state is not None and (self.engine is None or self.engine.owns(int(state.get("pid", -1)))):
+                if seen is None:
+                    seen = state.get("updated")
+                elif state.get("updated") != seen:
+                    break
+            if self.engine is not None and not self.engine.alive():
+                raise EngineUnavailable(self.engine.exit_note())
+            if time.monotonic() > until:
+                raise EngineUnavailable(
+                    f"no heartbeat in {self.inbox / inbox.ENGINE} (is the engine's inbox this folder?)"
+                )
+            time.sleep(min(self.options.poll_seconds, 0.5))
+        version = str(state.get("engine") or "")
+        want = self.options.engine_version
+        if want and not version.startswith(want):
+            raise ShotFailed(
+                f"the engine reports Unreal Engine {version or '(no version)'}; the dataset is made with {want}"
+            )
+        self.engine_version = version
+        return state
+
+    def _ensure_engine(self, logdir: Path, deadline: float) -> dict:
         o = self.options
-        left = max(1.0, deadline - time.monotonic())
-        if self.client is not None and self.client.connected:
-            try:  # a connection kept from the last shot: is the engine still there?
-                self.client.status()
-            except (EngineTimeout, EngineUnavailable, ProtocolError, EngineError):
-                self._drop_engine()
+        now = time.monotonic()
+        left = max(1.0, deadline - now)
         if o.endpoint:
             if self.client is None:
                 host, port = parse_endpoint(o.endpoint)
                 self.client = Client(host, port, o.request_timeout, o.connect_timeout)
-            if not self.client.connected:
-                self.client.connect(timeout=min(o.connect_timeout, left))
-                self.client.status()
-                self.engine_version = self.engine_version or ""
                 self.last_device = f"Unreal Engine at {o.endpoint}"
-            return
-        if self.engine is not None and (not self.engine.alive() or self.shots_on_engine >= o.restart_after):
+            if not self.client.connected or self.client.peer_closed():
+                self._connect(now + min(o.connect_timeout, left))
+            return self._ready(now + min(o.stall_timeout, left))
+        stale = self.engine is not None and (
+            not self.engine.alive()
+            or self.shots_on_engine >= o.restart_after
+            or (self.client is not None and self.client.peer_closed())
+        )
+        if stale:
             self._drop_engine()
-        if self.engine is None:
-            if not o.engine:
-                raise ShotFailed("unreal.engine is not set (the UnrealEditor binary), nor unreal.endpoint")
-            port = free_port(o.port)
-            gpu = visible_gpu()
-            self.engine = EngineProcess(
-                command_line(o.engine, str(o.project_path()), port, gpu, o.extra_args),
-                logdir / f"engine-{port}.log",
-            )
-            self.engine.start()
-            self.client = Client("127.0.0.1", port, o.request_timeout, o.connect_timeout)
-            self.shots_on_engine = 0
-            self.last_device = f"Unreal Engine, GPU {gpu if gpu is not None else 'default'}, port {port}"
-            until = time.monotonic() + min(o.connect_timeout, left)
-            while True:  # poll for readiness: the engine takes minutes, and may die trying
-                try:
-                    self.client.connect(timeout=min(2.0, max(0.1, until - time.monotonic())))
-                    break
-                except EngineUnavailable:
-                    if not self.engine.alive():
-                        raise EngineUnavailable(self.engine.exit_note()) from None
-                    if time.monotonic() > until:
-                        raise EngineUnavailable(
-                            f"the engine did not answer on port {port} within {min(o.connect_timeout, left):.0f} s"
-                        ) from None
-            self.client.status()
-        elif self.client is not None and not self.client.connected:
-            self.client.connect(timeout=min(o.connect_timeout, left))
+        if self.engine is not None:  # ours from the last shot: still beating?
+            try:
+                if self.client is not None and not self.client.connected:
+                    self._connect(now + min(o.connect_timeout, left))
+                return self._ready(now + min(o.stall_timeout, left))
+            except (EngineUnavailable, EngineTimeout, ProtocolError):  # died between shots
+                self._drop_engine()
+        gpu = visible_gpu()
+        port = pick_port(o.port, gpu)
+        box = logdir / f"engine-{port}" / "inbox"
+        shutil.rmtree(box, ignore_errors=True)  # nothing of an earlier engine on this port
+        box.mkdir(parents=True)
+        self.inbox = box
+        argv = command_line(o.engine or "", str(o.project_path()), port, gpu, str(box), o.extra_args)
+        self.engine = EngineProcess(argv, logdir / f"engine-{port}.log")
+        self.engine.start()
+        self.client = Client("127.0.0.1", port, o.request_timeout, o.connect_timeout)
+        self.shots_on_engine = 0
+        self.last_device = f"Unreal Engine, GPU {gpu if gpu is not None else 'default'}, port {port}"
+        until = now + min(o.connect_timeout, left)
+        self._connect(until)
+        return self._ready(until)
 
     # -- a shot -------------------------------------------------------------------------------
+
+    def _folder(self, shot: ShotSpec, workdir: Path) -> Path:
+        """Where the engine writes this attempt: the work directory for an engine of ours (the
+        same node); for an attached one, the shared inbox (the engine must see it). A folder per
+        attempt: a job an engine still runs from an earlier attempt writes elsewhere."""
+        name = f"attempt-{uuid.uuid4().hex[:8]}"
+        if self.inbox is not None and self.options.endpoint:
+            for old in self._shared:  # earlier shots of this worker: packed by now
+                shutil.rmtree(old, ignore_errors=True)
+            self._shared = [self.inbox / "work" / shot.shot_id]
+            return self.inbox / "work" / shot.shot_id / name
+        return workdir / name
 
     def render_shot(self, shot, scene, clip, settings: RenderSettings, workdir, on_frame=None) -> list[Path]:
         t0 = time.perf_counter()
         limit = self._shot_seconds(shot)
         deadline = time.monotonic() + (limit if limit is not None else float("inf"))
         workdir = Path(workdir).resolve()
-        # A folder per attempt: a job an engine still runs from an earlier attempt writes elsewhere.
-        folder = workdir / f"attempt-{uuid.uuid4().hex[:8]}"
+        folder = self._folder(shot, workdir)
         folder.mkdir(parents=True)
         try:
             spec = job.build(shot, scene, clip, settings, self.options, self.metahumans, folder)
         except job.JobError as exc:
             raise ShotFailed(str(exc)) from None
-        job_path = folder / "job.json"
-        try:
-            argument(str(job_path), "work directory")
-        except ValueError as exc:
-            raise ShotFailed(str(exc)) from None
-        tmp = job_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(spec, indent=1))
-        os.replace(tmp, job_path)
-        self._passes = settings.passes
+        job_file = None
         try:
             self._ensure_engine(workdir.parent, deadline)
             t1 = time.perf_counter()
-            assert self.client is not None
-            # Our own engine: the script by its path in the project; attached, by name (UE's
-            # `py` command looks for it in the project's Content/Python).
-            project = self.options.project_path().parent
-            script = job.SCRIPT if self.options.endpoint else str(project / "Content" / "Python" / job.SCRIPT)
-            self.client.console("py", script, str(job_path))
-            record, reported = self._wait(spec, deadline, limit, on_frame)
-        except (EngineTimeout, EngineUnavailable, ProtocolError, EngineError, EngineStalled, OSError) as exc:
-            self._drop_engine()
+            assert self.inbox is not None
+            job_file = inbox.submit(self.inbox, spec)
+            record, reported = self._wait(spec, deadline, limit, on_frame, job_file)
+        except ShotFailed:
+            raise
+        except FAILURES as exc:
+            self._abandon(spec["shot_id"], job_file)
             raise ShotFailed(f"{type(exc).__name__}: {exc}") from None
-        if record.get("state") != "done":
-            raise ShotFailed(f"the engine failed the shot: {record.get('reason') or 'no reason given'}")
         for i in range(reported, shot.frame_count if on_frame is not None else 0):
             on_frame(i)  # frames finished between the last heartbeat looked at and the record
-        self.engine_version = str(record.get("engine") or self.engine_version)
         self.shots_on_engine += 1
+        if record.get("state") != "done":
+            raise ShotFailed(f"the engine failed the shot: {record.get('reason') or 'no reason given'}")
+        self.engine_version = str(record.get("engine") or self.engine_version)
         mrq = Path(spec["output"]["dir"])
         try:
             frames.check_headers(mrq, spec["render"]["layers"], shot.frame_count, tuple(shot.resolution))
@@ -211,15 +270,28 @@ class UnrealRenderer(Renderer):
         ]
         return [mrq / "rgb" / job.frame_name(i) for i in range(shot.frame_count)]
 
-    def _wait(self, spec: dict, deadline: float, limit: float | None, on_frame) -> tuple[dict, int]:
+    def _abandon(self, shot_id: str, job_file: Path | None) -> None:
+        """After a failure: our engine is stopped; an attached one gets its job withdrawn (not
+        taken yet) or a cancel request, and the connection is dropped."""
+        if self.options.endpoint:
+            if job_file is not None and not inbox.withdraw(job_file) and self.inbox is not None:
+                inbox.cancel(self.inbox, shot_id)
+            if self.client is not None:
+                self.client.close()
+        else:
+            self._drop_engine()
+
+    def _wait(
+        self, spec: dict, deadline: float, limit: float | None, on_frame, job_file: Path
+    ) -> tuple[dict, int]:
         """The completion record and the frames reported to ``on_frame`` so far, watching the
-        heartbeat, the engine and the deadline meanwhile."""
+        job's heartbeat, the engine and the deadline meanwhile."""
         o = self.options
         status_path, done_path = Path(spec["output"]["status"]), Path(spec["output"]["done"])
         n, layers = spec["frames"], len(spec["render"]["layers"])
         beat, changed, reported = None, time.monotonic(), 0
         while True:
-            record = _read_json(done_path)
+            record = inbox.read_json(done_path)
             if record is not None:
                 if record.get("shot_id") != spec["shot_id"]:
                     raise ProtocolError(
@@ -227,7 +299,7 @@ class UnrealRenderer(Renderer):
                     )
                 return record, reported
             now = time.monotonic()
-            status = _read_json(status_path) or {}
+            status = inbox.read_json(status_path) or {}
             if status.get("updated") is not None and status.get("updated") != beat:
                 beat, changed = status.get("updated"), now
                 full = max(0, int(status.get("frames_done", 0)) - (layers - 1) * n)
@@ -238,12 +310,24 @@ class UnrealRenderer(Renderer):
                 raise EngineUnavailable(self.engine.exit_note())
             if self.client is not None and self.client.peer_closed():
                 raise EngineUnavailable(f"UnrealCV at {self.client.endpoint}: the connection closed mid-shot")
-            where = f"{status.get('state', 'no status')}, layer {status.get('layer')}, {status.get('frames_done', 0)}/{n * layers} frames"
-            if now - changed > o.stall_timeout:
-                raise EngineStalled(f"no heartbeat from the engine for {o.stall_timeout:.0f} s ({where})")
-            if now > deadline:
-                raise EngineStalled(f"the shot's deadline of {limit:.0f} s passed ({where})")
+            if now - changed > o.stall_timeout or now > deadline:
+                raise EngineStalled(self._stall_note(status, job_file, n * layers, now > deadline, limit))
             time.sleep(max(0.0, min(o.poll_seconds, deadline - now)))
+
+    def _stall_note(self, status: dict, job_file: Path, total: int, late: bool, limit: float | None) -> str:
+        if job_file.exists():  # never claimed
+            engine = (inbox.engine_state(self.inbox) or {}) if self.inbox else {}
+            busy = (
+                f"busy with shot {engine.get('shot_id')}"
+                if engine.get("state") == "busy"
+                else engine.get("state", "no heartbeat")
+            )
+            where = f"the job was not taken; the engine is {busy}"
+        else:
+            where = f"{status.get('state', 'no status')}, layer {status.get('layer')}, {status.get('frames_done', 0)}/{total} frames"
+        if late:
+            return f"the shot's deadline of {limit:.0f} s passed ({where})"
+        return f"no heartbeat from the engine for {self.options.stall_timeout:.0f} s ({where})"
 
     def read_frame(self, path, passes) -> FramePasses:
         return frames.read(path, passes)
@@ -255,7 +339,8 @@ class UnrealRenderer(Renderer):
             "engine": f"Unreal Engine {self.engine_version}" if self.engine_version else "Unreal Engine",
             "frames_from": "Movie Render Queue, multilayer EXR",
             "alpha": "accumulated coverage of every sample, environment held out",
-            **{k: getattr(o, k) for k in UnrealConfig.CONTENT},
+            "exposure": "the map's own, plus the shot's exposure_ev",
+            **{k: getattr(o, k) for k in UnrealConfig.CONTENT if k != "engine_version"},
             "motion_blur": settings.motion_blur,
             "shutter": settings.shutter,
             "depth_of_field": settings.depth_of_field,
@@ -264,12 +349,9 @@ class UnrealRenderer(Renderer):
 
     def close(self) -> None:
         self._drop_engine()
+        for old in self._shared:
+            shutil.rmtree(old, ignore_errors=True)
 
     def __del__(self):  # an engine must not outlive its renderer
         with contextlib.suppress(Exception):
             self._drop_engine()
-
-
-def options_dict(cfg_unreal: UnrealConfig) -> dict:
-    """The ``unreal`` section as plain data (what travels to a render worker)."""
-    return {**dataclasses.asdict(cfg_unreal), "extra_args": list(cfg_unreal.extra_args)}

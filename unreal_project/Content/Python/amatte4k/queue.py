@@ -13,6 +13,9 @@ import unreal
 from .sequence_plan import LayerPlan, ShotPlan
 
 HEARTBEAT_S = 2.0  # seconds between status writes while rendering
+# After cancel_all_jobs, how long to wait for the executor's finished delegate before ending
+# the shot anyway (the PIE session may still be closing then).
+CANCEL_GRACE_S = 30.0
 
 
 def object_path(asset_path: str) -> str:
@@ -90,7 +93,8 @@ def configure_job(queue: object, plan: ShotPlan, layer: LayerPlan) -> object:
 class LayerChain:
     """Renders plan.layers in order. Callbacks, all on the game thread:
     before_layer(layer) sets the level up; progress(layer) is called every HEARTBEAT_S while
-    rendering; finish(reason) once at the end ("" on success)."""
+    rendering; finish(reason) once at the end ("" on success). cancel(reason) stops the
+    executor and ends the shot with that reason."""
 
     def __init__(
         self,
@@ -106,6 +110,8 @@ class LayerChain:
         self.tick_handle = None
         self.last_beat = 0.0
         self.done = False
+        self.cancel_reason = ""
+        self.cancel_at = 0.0
 
     def start(self) -> None:
         """Register the heartbeat and start the first layer; returns at once."""
@@ -136,8 +142,26 @@ class LayerChain:
         self.executor.on_executor_errored_delegate.add_callable_unique(self._on_errored)
         subsystem.render_queue_with_executor_instance(self.executor)
 
+    def cancel(self, reason: str) -> None:
+        """Stop rendering: cancel_all_jobs on the active executor (feature-detected), then end
+        with `reason` when its finished delegate fires, or after CANCEL_GRACE_S; at once when
+        there is nothing to stop."""
+        if self.done or self.cancel_reason:
+            return
+        self.cancel_reason, self.cancel_at = reason, time.monotonic()
+        stop = getattr(self.executor, "cancel_all_jobs", None) if self.executor is not None else None
+        try:
+            if stop is not None:
+                stop()  # the finished delegate may fire from inside this call
+        except Exception as exc:
+            self._end(f"{reason} (cancel_all_jobs: {type(exc).__name__}: {exc})")
+        if stop is None or self.tick_handle is None:  # nothing to wait for, or no clock to wait with
+            self._end(reason)
+
     def _on_errored(self, executor, pipeline, is_fatal, error_text) -> None:
         """MRQ reports an error; the finished delegate follows with success False."""
+        if self.cancel_reason:
+            return
         if not self.error:
             self.error = f"MRQ error in layer {self.current.name}: {error_text}"
         if is_fatal:
@@ -146,6 +170,9 @@ class LayerChain:
     def _on_finished(self, executor, success) -> None:
         if self.done:
             return
+        if self.cancel_reason:
+            self._end(self.cancel_reason)
+            return
         if not success:
             self._end(self.error or f"MRQ failed in layer {self.current.name}")
             return
@@ -153,7 +180,9 @@ class LayerChain:
 
     def _on_tick(self, delta_seconds: float) -> None:
         now = time.monotonic()
-        if self.done or now - self.last_beat < HEARTBEAT_S:
+        if self.cancel_reason and not self.done and now - self.cancel_at >= CANCEL_GRACE_S:
+            self._end(self.cancel_reason)
+        if self.done or self.cancel_reason or now - self.last_beat < HEARTBEAT_S:
             return
         self.last_beat = now
         self._guard(lambda: self.progress(self.current))

@@ -1,8 +1,9 @@
 """The level of one shot: open the map, spawn the MetaHuman and the camera, set each layer's
-holdouts and visibility, and remove what was spawned.
+holdouts and visibility, and put the level back as it was.
 
-Nothing is saved to the map: the spawned actors live in the open editor world, which MRQ's PIE
-executor duplicates for each render.
+Nothing is saved to the map and no level actor is destroyed: the spawned actors live in the
+open editor world, which MRQ's PIE executor duplicates for each render, and every flag a layer
+changes on a level component is restored by clean_up().
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class ShotActors:
     camera: object = None
     environment: list = field(default_factory=list)  # PrimitiveComponents to hold out in the matte layer
     sky_and_fog: list = field(default_factory=list)  # components that make every pixel opaque
+    holdout_before: list = field(default_factory=list)  # (component, holdout flag as found)
+    hidden_before: list = field(default_factory=list)  # (component, hidden_in_game as found), ones we hid
 
 
 def _actors() -> object:
@@ -64,9 +67,30 @@ def find_body(character: object) -> object:
     return next((m for m in meshes if m.get_name() == BODY_COMPONENT), meshes[0])
 
 
+def map_exposure_bias() -> float:
+    """The map's own exposure compensation (EV): that of the enabled, unbound PostProcessVolume
+    of highest priority that overrides it (the last one on a tie); 0 when none does. Bound
+    volumes and blend weights below 1 are not taken into account."""
+    best: tuple[float, float] | None = None
+    for actor in _actors().get_all_level_actors():
+        if not isinstance(actor, unreal.PostProcessVolume):
+            continue
+        if not (actor.get_editor_property("enabled") and actor.get_editor_property("unbound")):
+            continue
+        settings = actor.get_editor_property("settings")
+        if not settings.get_editor_property("override_auto_exposure_bias"):
+            continue
+        priority = float(actor.get_editor_property("priority"))
+        if best is None or priority >= best[0]:
+            best = (priority, float(settings.get_editor_property("auto_exposure_bias")))
+    return 0.0 if best is None else best[1]
+
+
 def spawn_camera(plan: ShotPlan) -> object:
-    """A CineCameraActor with the job's filmback, manual exposure (EV bias only, aperture does
-    not change brightness), the shutter as motion-blur amount, and lens limits covering the keys."""
+    """A CineCameraActor with the job's filmback, the shutter as motion-blur amount, lens limits
+    covering the keys, and exposure relative to the map: the map keeps its exposure method and
+    level; the camera overrides only the exposure compensation (the map's own plus the job's
+    exposure_ev) and turns physical camera exposure off, so the f-stop never changes brightness."""
     key = plan.camera_keys[0]
     actor = _actors().spawn_actor_from_class(
         unreal.CineCameraActor, unreal.Vector(*key.location), _rotator(key.rotation)
@@ -90,8 +114,7 @@ def spawn_camera(plan: ShotPlan) -> object:
     cam.set_editor_property("focus_settings", focus)
     pp = cam.get_editor_property("post_process_settings")
     for name, value in (
-        ("auto_exposure_method", unreal.AutoExposureMethod.AEM_MANUAL),
-        ("auto_exposure_bias", plan.exposure_ev),
+        ("auto_exposure_bias", map_exposure_bias() + plan.exposure_ev),
         ("auto_exposure_apply_physical_camera_exposure", False),
         ("motion_blur_amount", plan.mrq.motion_blur_amount),
     ):
@@ -106,8 +129,17 @@ def _is_sky_or_fog(component: object) -> bool:
     return any(isinstance(component, getattr(unreal, name)) for name in SKY_AND_FOG)
 
 
+def _flag(obj: object, name: str) -> bool | None:
+    """A bool editor property, or None where the class lacks it."""
+    try:
+        return bool(obj.get_editor_property(name))
+    except Exception:  # UE raises a plain Exception for a property the class lacks
+        return None
+
+
 def collect_environment(actors: ShotActors) -> None:
-    """Fill actors.environment and actors.sky_and_fog from every level actor but ours."""
+    """Fill actors.environment and actors.sky_and_fog from every level actor but ours, noting
+    each one's holdout flag so that clean_up() can put it back."""
     ours = {actors.character.get_name(), actors.camera.get_name()}
     for actor in _actors().get_all_level_actors():
         if actor.get_name() in ours:
@@ -117,6 +149,11 @@ def collect_environment(actors: ShotActors) -> None:
                 actors.sky_and_fog.append(comp)
             elif isinstance(comp, unreal.PrimitiveComponent):
                 actors.environment.append(comp)
+            else:
+                continue
+            holdout = _flag(comp, "holdout")
+            if holdout is not None:
+                actors.holdout_before.append((comp, holdout))
 
 
 def set_holdout(obj: object, value: bool) -> bool:
@@ -133,28 +170,46 @@ def set_holdout(obj: object, value: bool) -> bool:
     return True
 
 
+def _label(comp: object) -> str:
+    owner = comp.get_owner()
+    return f"{owner.get_actor_label()}.{comp.get_name()}" if owner is not None else comp.get_name()
+
+
+def _unhide(actors: ShotActors) -> None:
+    """Give the components we hid their hidden-in-game flag back."""
+    for comp, was_hidden in actors.hidden_before:
+        comp.set_hidden_in_game(was_hidden, False)
+    actors.hidden_before.clear()
+
+
 def apply_layer(actors: ShotActors, layer: LayerPlan) -> list[str]:
     """Put the level in the state `layer` renders: environment held out (matte), character
-    hidden (plate). Sky and fog that cannot be held out are deleted for the matte layer, as
-    accumulated alpha requires; RENDER_ORDER renders matte last for that reason. Returns the
-    labels of deleted actors."""
+    hidden (plate). Sky and fog that cannot be held out (no holdout flag on this engine) are
+    hidden in game for the matte layer, as accumulated alpha requires, and shown again for
+    the others. Returns the labels of the components hidden for this layer."""
     actors.character.set_actor_hidden_in_game(layer.hide_character)
     for comp in actors.environment:
         set_holdout(comp, layer.hold_out_environment)
-    deleted: list[str] = []
+    _unhide(actors)
+    hidden: list[str] = []
     for comp in actors.sky_and_fog:
-        if not set_holdout(comp, layer.hold_out_environment) and layer.hold_out_environment:
-            owner = comp.get_owner()
-            if owner is not None and owner.get_actor_label() not in deleted:
-                deleted.append(owner.get_actor_label())
-                _actors().destroy_actor(owner)
-    return deleted
+        if set_holdout(comp, layer.hold_out_environment) or not layer.hold_out_environment:
+            continue
+        actors.hidden_before.append((comp, bool(_flag(comp, "hidden_in_game"))))
+        comp.set_hidden_in_game(True, False)
+        hidden.append(_label(comp))
+    return hidden
 
 
-def destroy(actors: ShotActors | None) -> None:
-    """Remove the spawned character and camera from the level."""
+def clean_up(actors: ShotActors | None) -> None:
+    """Put the level back as the shot found it: holdout and hidden-in-game flags restored on
+    level components; the spawned character and camera removed. No level actor is destroyed."""
     if actors is None:
         return
+    _unhide(actors)
+    for comp, holdout in actors.holdout_before:
+        set_holdout(comp, holdout)
+    actors.holdout_before.clear()
     for actor in (actors.character, actors.camera):
         if actor is not None:
             _actors().destroy_actor(actor)

@@ -99,9 +99,25 @@ def add_camera_cut(seq: object, plan: ShotPlan, camera_binding: object) -> objec
     return sec
 
 
+def _anim_section(
+    track: object, anim: object, frames: tuple[int, int], offset: int, play_rate: float
+) -> object:
+    """One skeletal-animation section of `anim` over `frames`, starting `offset` ticks into it."""
+    sec = track.add_section()
+    sec.set_range(*frames)
+    params = sec.get_editor_property("params")
+    params.set_editor_property("animation", anim)
+    params.set_editor_property("start_frame_offset", unreal.FrameNumber(offset))
+    params.set_editor_property("play_rate", play_rate)
+    sec.set_editor_property("params", params)
+    return sec
+
+
 def bind_character(seq: object, plan: ShotPlan, character: object, body: object) -> object:
     """Possess the character: root transform keys on the actor, and the clip on its Body
-    component (in place: root motion comes from the transform keys). Returns the anim section."""
+    component (in place: root motion comes from the transform keys). When the clip section
+    starts after the warm-up, a hold section before it shows the clip's first pose (same offset,
+    play rate 0: UNCONFIRMED that Sequencer holds the pose so). Returns the clip section."""
     binding = seq.add_possessable(character)
     key_transform(binding, plan.character_keys, plan.section)
     anim = unreal.EditorAssetLibrary.load_asset(plan.anim.asset)
@@ -109,17 +125,12 @@ def bind_character(seq: object, plan: ShotPlan, character: object, body: object)
         raise RuntimeError(f"animation {plan.anim.asset} not found")
     body_binding = seq.add_possessable(body)
     body_binding.set_parent(binding)
-    sec = body_binding.add_track(unreal.MovieSceneSkeletalAnimationTrack).add_section()
-    sec.set_range(plan.anim.start, plan.anim.end)
+    track = body_binding.add_track(unreal.MovieSceneSkeletalAnimationTrack)
     tick = seq.get_tick_resolution()
-    params = sec.get_editor_property("params")
-    params.set_editor_property("animation", anim)
-    params.set_editor_property(
-        "start_frame_offset",
-        unreal.FrameNumber(plan.anim.start_frame_offset(tick.numerator, tick.denominator)),
-    )
-    params.set_editor_property("play_rate", plan.anim.play_rate)
-    sec.set_editor_property("params", params)
+    offset = plan.anim.start_frame_offset(tick.numerator, tick.denominator)
+    sec = _anim_section(track, anim, (plan.anim.start, plan.anim.end), offset, plan.anim.play_rate)
+    if plan.anim.hold is not None:
+        _anim_section(track, anim, plan.anim.hold, offset, 0.0)
     return sec
 
 

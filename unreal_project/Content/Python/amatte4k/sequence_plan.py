@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 SCHEMA = 1
 LAYERS = ("rgb", "matte", "plate")
-# The matte layer may delete sky and fog actors (see scene.py), which cannot be undone in
-# the open level, so it always renders last.
+# The matte layer holds the environment out and may hide sky and fog in game (scene.py);
+# every layer sets the flags it needs, but matte renders last so that a layer left half set
+# by a failure can only spoil the last render.
 RENDER_ORDER = ("rgb", "plate", "matte")
 SEQUENCE_FOLDER = "/Game/AlphaMatte4K/Sequences"
 # Frames rendered at frame 0 and discarded, to give temporal effects (Lumen, grooms) a
@@ -53,13 +54,23 @@ class AnimPlan:
     """The skeletal-animation section: [start, end) in sequence frames.
 
     The clip time (seconds) at sequence frame f is start_offset_s + (f - start) / fps * play_rate,
-    which is the job's start_seconds at frame 0."""
+    which is the job's start_seconds at frame 0. When the section starts after the warm-up
+    (hold_from < start), a hold section over [hold_from, start) shows the clip at
+    start_offset_s (the first pose, play rate 0), so that the warm-up sees a posed body."""
 
     asset: str
     start: int
     end: int
     start_offset_s: float
     play_rate: float
+    hold_from: int | None = None
+
+    @property
+    def hold(self) -> tuple[int, int] | None:
+        """[start, end) of the hold section before the clip section, or None."""
+        if self.hold_from is None or self.hold_from >= self.start:
+            return None
+        return (self.hold_from, self.start)
 
     def start_frame_offset(self, tick_numerator: int, tick_denominator: int = 1) -> int:
         """start_offset_s in ticks of the movie scene's tick resolution (num/den ticks per second):
@@ -245,7 +256,8 @@ def _lens_keys(keys: list[dict], hold_from: int, depth_of_field: bool) -> tuple[
 def anim_plan(job: dict, section: tuple[int, int], fps: int) -> AnimPlan:
     """The animation section: it starts with the others at section[0] when the clip has enough
     time before start_seconds, else at the latest frame <= -1 where the clip time is >= 0
-    (Sequencer does not hold a clip before its section, and frame -1 feeds frame 0's blur)."""
+    (Sequencer does not hold a clip before its section, and frame -1 feeds frame 0's blur);
+    then a hold section covers section[0] up to it with the first pose."""
     asset = _asset_path(job, "animation.asset")
     start_s = _number(job, "animation.start_seconds")
     rate = _number(job, "animation.play_rate", positive=True)
@@ -258,7 +270,9 @@ def anim_plan(job: dict, section: tuple[int, int], fps: int) -> AnimPlan:
             f"covers guard frame -1, got {start_s!r}"
         )
     offset = max(0.0, start_s + start * rate / fps)
-    return AnimPlan(asset, start, section[1], offset, rate)
+    return AnimPlan(
+        asset, start, section[1], offset, rate, hold_from=section[0] if start > section[0] else None
+    )
 
 
 def _layers(job: dict, out_dir: str) -> tuple[LayerPlan, ...]:
