@@ -59,6 +59,7 @@ class UnrealConfig:
     connect_timeout: float = 900.0  # seconds for a launched engine to start answering (shaders compile)
     request_timeout: float = 60.0  # seconds for any one UnrealCV request
     stall_timeout: float = 600.0  # seconds without a heartbeat from the engine before a shot fails
+    layer_stall_seconds: float = 900.0  # seconds a rendering layer may go without writing a frame
     poll_seconds: float = 1.0  # how often the heartbeat and frames are looked at
     restart_after: int = 8  # shots per launched engine before it is restarted (its memory grows)
     spatial_samples: int = 8  # Movie Render Queue samples per frame: spatial x temporal, all accumulated
@@ -345,7 +346,7 @@ def _unreal(value: Any) -> UnrealConfig:
         raise ConfigError(f"unreal.port: {u.port} is not a TCP port")
     if u.warmup_frames < 0:
         raise ConfigError(f"unreal.warmup_frames: must be zero or positive, got {u.warmup_frames}")
-    for k in ("connect_timeout", "request_timeout", "stall_timeout", "poll_seconds"):
+    for k in ("connect_timeout", "request_timeout", "stall_timeout", "poll_seconds", "layer_stall_seconds"):
         if not 0 < getattr(u, k) < float("inf"):
             raise ConfigError(f"unreal.{k}: must be a positive number of seconds, got {getattr(u, k)}")
     if u.endpoint is not None:

@@ -51,23 +51,38 @@ def check_passes(cfg: DatasetConfig) -> None:
         )
 
 
-def check_unreal(cfg: DatasetConfig, scenes: list[dict], clips: dict, shots) -> dict | None:
-    """Backend unreal: every shot's assets have UE paths, and the engine can be reached or
-    launched (one-line errors); the MetaHuman catalog. None for other backends."""
+def check_unreal_engine(cfg: DatasetConfig) -> None:
+    """Backend unreal: the engine can be reached (attach) or launched (one-line errors)."""
     if cfg.backend != "unreal":
         if cfg.unreal.endpoint:
             raise ConfigError("--unreal-endpoint: only with --backend unreal")
-        return None
+        return
     from render.backends.unreal import preflight  # the engine client, only for this backend
+
+    try:
+        if cfg.unreal.endpoint:
+            preflight.probe(
+                cfg.unreal.endpoint,
+                cfg.unreal.inbox,
+                heartbeat=min(cfg.unreal.stall_timeout, preflight.HEARTBEAT_SECONDS),
+            )
+        else:
+            preflight.check_launch(cfg.unreal, local=cfg.address is None)
+    except preflight.PreflightError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def check_unreal_assets(cfg: DatasetConfig, scenes: list[dict], clips: dict, shots) -> dict | None:
+    """Backend unreal: every shot's scene, clip and identity has its UE asset path; the
+    MetaHuman catalog. None for other backends."""
+    if cfg.backend != "unreal":
+        return None
+    from render.backends.unreal import preflight
     from render.catalog import load_metahumans
 
     metahumans = load_metahumans(cfg.unreal.metahumans_path())
     try:
         preflight.check_assets(shots, {s["name"]: s for s in scenes}, clips, metahumans)
-        if cfg.unreal.endpoint:
-            preflight.probe(cfg.unreal.endpoint, cfg.unreal.inbox)
-        else:
-            preflight.check_launch(cfg.unreal, local=cfg.address is None)
     except preflight.PreflightError as exc:
         raise ConfigError(str(exc)) from None
     return metahumans
@@ -280,10 +295,14 @@ def main(config_path, dry_run, plan_out, quiet, unreal_endpoint, **flags) -> Non
         clips = load_clips(
             cfg.clip_catalog_path(), cfg.assets.clip_folders(), lambda m: click.echo(m, err=True)
         )
-        shots = plan_shots(cfg, [s["name"] for s in scenes], clips)
         check_passes(cfg)
         if plan_out and not dry_run:
             raise ConfigError("--plan-out: only with --dry-run (a render writes plan.jsonl to its manifests)")
+        if not dry_run:  # what needs no plan first: a bad path or address is told in a moment
+            check_paths(cfg, scenes)
+            check_address(cfg.address)
+            check_unreal_engine(cfg)
+        shots = plan_shots(cfg, [s["name"] for s in scenes], clips)
         if dry_run:
             print_summary(summary(cfg, shots))
             if plan_out:
@@ -293,9 +312,7 @@ def main(config_path, dry_run, plan_out, quiet, unreal_endpoint, **flags) -> Non
                     raise ConfigError(f"--plan-out {plan_out}: {exc.strerror or exc}") from None
                 click.echo(f"plan: {len(shots)} shots -> {plan_out}")
             return
-        metahumans = check_unreal(cfg, scenes, clips, shots)
-        check_paths(cfg, scenes)
-        check_address(cfg.address)
+        metahumans = check_unreal_assets(cfg, scenes, clips, shots)
         manifest_dir = open_store("manifests", cfg.manifests)
         out_root = open_store("out", cfg.out)
         lease = Lease(manifest_dir)

@@ -60,6 +60,8 @@ class ShotWorker:
 
         if identity:
             check_runtime(identity, backend)
+        if backend_options is not None:  # the GPU Ray gave this actor, as an index (not a UUID)
+            backend_options = {**backend_options, "gpu": _ray_gpu()}
         self.renderer = create_renderer(backend, backend_options)
         self.settings = settings
         self.out_root = out_root
@@ -95,6 +97,16 @@ class ShotWorker:
             "pack_seconds": r.pack_seconds,
             "already_recorded": r.already_recorded,
         }
+
+
+def _ray_gpu() -> int | None:
+    """The index of the first GPU Ray assigned to this actor; None outside Ray or without one."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    ids = [str(i) for i in ray.get_gpu_ids()]
+    return int(ids[0]) if ids and ids[0].isdigit() else None
 
 
 def _remove_dead_work(root: Path) -> None:

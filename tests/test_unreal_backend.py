@@ -166,9 +166,9 @@ def test_a_shot_renders_through_the_engine_and_reads_back(plan, tmp_path, box):
             seen.append,
         )
     assert len(files) == shot.frame_count and seen == list(range(shot.frame_count))
-    taken = list(Path(box).glob("*.job.json.taken"))
-    assert len(taken) == 1 and taken[0].name.startswith(shot.shot_id + "-")
-    assert srv.jobs[0] == json.loads(taken[0].read_text())
+    # Claimed, rendered, recorded: the engine removed the claimed job; nothing waits.
+    assert list(Path(box).glob("*.job.json*")) == [] and len(srv.jobs) == 1
+    assert srv.jobs[0]["shot_id"] == shot.shot_id and srv.jobs[0]["frames"] == shot.frame_count
     assert not [c for c in srv.requests if c.startswith("vrun")]  # no console command in the editor
     # Attached, the engine writes into the shared inbox (it need not see this worker's disk).
     assert Path(srv.jobs[0]["output"]["dir"]).is_relative_to(box)
@@ -197,10 +197,12 @@ def test_a_shot_renders_through_the_engine_and_reads_back(plan, tmp_path, box):
         (EngineFaults(bad="missing"), "plate: 3 frames written, 4 planned (missing frame_0003.exr)"),
         (EngineFaults(bad="resolution"), "64x110 pixels, planned 64x112"),
         (EngineFaults(bad="channels"), "matte/frame_0000.exr: no channel A"),
-        (EngineFaults(frame_seconds=0.25), "the shot's deadline of 1 s passed"),
+        (EngineFaults(frame_seconds=0.25), "the shot's deadline of 2 s passed"),
         (EngineFaults(crash_after=3), "the connection closed mid-shot"),
+        (EngineFaults(frozen_after=5), "no frame written for"),
+        (EngineFaults(unwritable=True), "the engine failed the shot: cannot write /proc/am4k/status.json"),
     ],
-    ids=["stall", "error", "missing", "resolution", "channels", "deadline", "crash"],
+    ids=["stall", "error", "missing", "resolution", "channels", "deadline", "crash", "frozen", "unwritable"],
 )
 def test_an_engine_failure_fails_the_shot_with_its_reason_and_the_next_shot_renders(
     plan, tmp_path, box, fault, expect
@@ -209,14 +211,14 @@ def test_an_engine_failure_fails_the_shot_with_its_reason_and_the_next_shot_rend
     shot = shots[0]
     args = (scenes[shot.scene], clips[shot.animation.clip], settings_of(cfg))
     with FakeUnreal(inbox=box, engine=fault) as srv:
-        r = renderer(srv, stall_timeout=1.0)
-        r.deadline = (1.0 / 0.95, 0.0) if fault.frame_seconds else (0.0, 0.0)
+        r = renderer(srv, stall_timeout=1.0, layer_stall_seconds=0.5)
+        r.deadline = (2.0 / 0.95, 0.0) if fault.frame_seconds else (0.0, 0.0)
         t = time.monotonic()
         with pytest.raises(ShotFailed) as err:
             r.render_shot(shot, *args, tmp_path / "a")
         assert expect in str(err.value) and "\n" not in str(err.value)
         assert time.monotonic() - t < 6.0  # never past its stall timeout / deadline by much
-        if fault.frame_seconds:  # the client asked the engine to stop the shot it gave up on
+        if fault.frame_seconds or fault.frozen_after:  # the client asked the engine to stop the shot
             done = Path(srv.jobs[0]["output"]["done"])
             assert (
                 _wait_for(done.exists) and json.loads(done.read_text())["reason"] == "cancelled by the client"
@@ -394,7 +396,7 @@ def tiny_yaml(tmp_path, **extra) -> Path:
         ({"endpoint": "127.0.0.1:CLOSED", "inbox": "BOX"}, "nothing answers"),
         ({"endpoint": "127.0.0.1:CLOSED"}, "give unreal.inbox too"),
         ({"endpoint": "nonsense"}, "expected HOST:PORT"),
-        ({"metahumans": "SHORT"}, "identity 'char00' has no MetaHuman"),
+        ({"metahumans": "SHORT", "engine": "EXE"}, "identity 'char00' has no MetaHuman"),
     ],
     ids=[
         "nothing",
@@ -432,8 +434,6 @@ def test_bad_unreal_input_is_one_line_before_anything_is_written(tmp_path, unrea
         "BOX": str(tmp_path),
     }
     u = {k: swap.get(v, v.replace("CLOSED", str(closed))) for k, v in unreal.items()}
-    if "metahumans" in u:
-        u["endpoint"], u["inbox"] = f"127.0.0.1:{closed}", str(tmp_path)
     r = _launch(["--config", str(tiny_yaml(tmp_path, backend="unreal", unreal=u)), "--quiet"], tmp_path)
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.output
@@ -563,11 +563,11 @@ def test_an_endpoint_whose_engine_does_not_see_the_inbox_is_refused(tmp_path):
     elsewhere.mkdir()
     with FakeUnreal(inbox=str(tmp_path / "engines")) as srv:
         (tmp_path / "engines").mkdir(exist_ok=True)
-        config = tiny_yaml(tmp_path, unreal={"inbox": str(elsewhere)})
+        config = tiny_yaml(tmp_path, unreal={"inbox": str(elsewhere), "stall_timeout": 3})
         r = _launch(
             ["--config", str(config), "--backend", "unreal", "--unreal-endpoint", srv.endpoint], tmp_path
         )
-    assert r.exit_code == 2 and "no engine heartbeat there within 5 s" in r.output, r.output
+    assert r.exit_code == 2 and "no engine heartbeat there within 3 s" in r.output, r.output
     assert not (tmp_path / "manifests").exists()
 
 
@@ -599,3 +599,37 @@ def test_a_captured_clip_faces_the_way_the_blender_shot_does(plan):
         if abs(job.character_yaw(shot, clip) - shot.animation.heading_deg) > 30:
             checked += 100  # a clip whose own facing turned: the case that matters
     assert checked > 100
+
+
+def test_a_job_left_behind_by_a_dead_worker_expires_instead_of_rendering(plan, tmp_path, box):
+    """A worker killed while its job waited cannot withdraw it: the job carries its expiry, and
+    the engine records it as expired instead of rendering it for nobody."""
+    cfg, scenes, clips, shots = plan
+    shot = shots[0]
+    from render.backends.unreal import inbox
+    from render.backends.unreal.job import build
+    from render.catalog import load_metahumans
+
+    spec = build(
+        shot,
+        scenes[shot.scene],
+        clips[shot.animation.clip],
+        settings_of(cfg),
+        cfg.unreal,
+        load_metahumans(UnrealConfig().metahumans_path()),
+        tmp_path / "gone",
+    )
+    spec["expires_at"] = time.time() - 1.0
+    job_file = inbox.submit(box, spec)
+    with FakeUnreal(inbox=box) as srv:
+        assert _wait_for(inbox.fallback_record(job_file).exists)
+        assert inbox.read_json(inbox.fallback_record(job_file))["reason"] == "expired before it was taken"
+        assert srv.jobs == []
+    # The job a live worker submits carries its expiry (the stall timeout from now) and owner.
+    with FakeUnreal(inbox=box) as srv:
+        r = renderer(srv, stall_timeout=30.0)
+        t = time.time()
+        r.render_shot(shot, scenes[shot.scene], clips[shot.animation.clip], settings_of(cfg), tmp_path / "w")
+        r.close()
+    job = srv.jobs[0]
+    assert t + 29 < job["expires_at"] < time.time() + 31 and job["client"]["pid"] == os.getpid()

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -355,6 +356,12 @@ def test_status_files_are_atomic_json(ue, tmp_path):
         status.status_record("s1", "paused", None, 0, 0)
 
 
+def _rate(params) -> float:
+    """The play rate stored in skeletal animation params: a float (5.4) or a time-warp (5.5)."""
+    value = params.get_editor_property("play_rate")
+    return value if isinstance(value, float) else value.to_fixed_play_rate()
+
+
 def _build_shot(stub, tmp_path, **render):
     scene = importlib.import_module("amatte4k.scene")
     sequence = importlib.import_module("amatte4k.sequence")
@@ -388,7 +395,8 @@ def test_sequence_keys_match_the_job(stub, tmp_path):
     assert cut.range == (-4, 4) and cut.get_editor_property("camera_binding_id").binding is camera
     anim = body.tracks[0].sections[0]
     params = anim.get_editor_property("params")
-    assert anim.range == (-4, 4) and params.get_editor_property("play_rate") == 0.85
+    assert anim.range == (-4, 4) and _rate(params) == 0.85
+    assert isinstance(params.get_editor_property("play_rate"), stub.MovieSceneTimeWarpVariant)  # 5.5
     assert params.get_editor_property("start_frame_offset").value == round((3.25 - 4 / 30 * 0.85) * 24000)
     assert params.get_editor_property("animation").get_path_name() == "/Game/AlphaMatte4K/Anim/jump_forward"
     char_x = character.tracks[0].sections[0].get_all_channels()[0].keys
@@ -448,21 +456,58 @@ def _build_job(stub, job: dict):
     return plan, actors, sequence.build(plan, actors)
 
 
-def test_sequence_hold_section_shows_the_first_pose_before_a_late_clip(stub, tmp_path):
+def test_plan_hold_offsets_loop_one_tick_at_the_clip_offset(plan_mod, tmp_path):
+    job = make_job(tmp_path, frames=3, warmup=32)
+    job["animation"]["start_seconds"] = 0.1
+    anim = plan_mod.build_plan(job).anim
+    for tick, clip_s in ((24000, 10.0), (60000, 2.345678), (30, 1.0)):
+        start, end = anim.hold_offsets(clip_s, tick)
+        assert round(clip_s * tick) - start - end == 1  # the looped length is one tick
+        assert start == anim.start_frame_offset(tick)  # the pose is the clip section's first
+        assert start / tick == pytest.approx(anim.start_offset_s, abs=0.5 / tick)
+    with pytest.raises(ValueError, match="shorter than its start offset"):
+        anim.hold_offsets(anim.start_offset_s / 2, 24000)
+
+
+@pytest.mark.parametrize("engine", ["5.4", "5.5"])
+def test_sequence_hold_section_shows_the_first_pose_before_a_late_clip(stub, tmp_path, engine):
+    stub.stub_set_engine(engine)
     job = make_job(tmp_path, frames=3, warmup=32)
     job["animation"]["start_seconds"] = 0.1
     _, _, seq = _build_job(stub, job)
     clip, hold = seq.bindings[3].tracks[0].sections
     clip_params, hold_params = clip.get_editor_property("params"), hold.get_editor_property("params")
     assert clip.range == (-3, 4) and hold.range == (-32, -3)
-    assert clip_params.get_editor_property("play_rate") == 0.85
-    assert hold_params.get_editor_property("play_rate") == 0.0
+    play_rate_type = float if engine == "5.4" else stub.MovieSceneTimeWarpVariant
+    assert isinstance(clip_params.get_editor_property("play_rate"), play_rate_type)
+    assert isinstance(hold_params.get_editor_property("play_rate"), play_rate_type)
+    assert _rate(clip_params) == 0.85
+    # Sequencer plays a near-zero rate at 1: the hold plays at 1 on a clip trimmed to one tick
+    assert _rate(hold_params) == 1.0
     offset = round((0.1 - 3 / 30 * 0.85) * 24000)
+    clip_ticks = round(stub.AnimSequenceBase.STUB_LENGTH_S * 24000)
     assert clip_params.get_editor_property("start_frame_offset").value == offset
+    assert clip_params.get_editor_property("end_frame_offset").value == 0
     assert hold_params.get_editor_property("start_frame_offset").value == offset
+    assert hold_params.get_editor_property("end_frame_offset").value == clip_ticks - offset - 1
     assert hold_params.get_editor_property("animation") is clip_params.get_editor_property("animation")
     _, _, seq = _build_job(stub, make_job(tmp_path, frames=3, warmup=4))
     assert len(seq.bindings[3].tracks[0].sections) == 1  # the clip covers the warm-up itself
+
+
+def test_play_rate_is_set_in_the_engines_type(stub, tmp_path):
+    sequence = importlib.import_module("amatte4k.sequence")
+    assert sequence.play_rate_value(1.0, 0.85) == 0.85  # 5.4
+    warp = sequence.play_rate_value(stub.MovieSceneTimeWarpVariant(), 0.85)  # 5.5
+    assert isinstance(warp, stub.MovieSceneTimeWarpVariant) and warp.to_fixed_play_rate() == 0.85
+    with pytest.raises(TypeError, match="nativize"):  # what a float does to a 5.5 variant property
+        stub.MovieSceneSkeletalAnimationParams().set_editor_property("play_rate", 0.85)
+    stub.stub_set_engine("5.4")
+    assert not hasattr(stub, "MovieSceneTimeWarpExtensions")
+    with pytest.raises(TypeError, match="nativize"):
+        stub.MovieSceneSkeletalAnimationParams().set_editor_property(
+            "play_rate", stub._REMOVED["MovieSceneTimeWarpVariant"]()
+        )
 
 
 def _ppv(stub, bias: float, priority: float = 0.0, unbound: bool = True, enabled: bool = True):
@@ -524,12 +569,30 @@ def test_sky_and_fog_without_holdout_are_hidden_for_matte_and_restored(stub, tmp
     assert {fog_actor, sky_actor, wall} <= set(stub._WORLD)
 
 
+def _chains():
+    """The LayerChains of the running shots."""
+    shot = importlib.import_module("amatte4k.shot")
+    return [s.chain for s in shot._RUNNING.values() if s.chain is not None]
+
+
+def _tick_chains(stub, dt: float = 0.0):
+    """One Slate tick of every running shot's chain, `dt` seconds after its clock's last tick."""
+    for chain in _chains():
+        if dt:
+            now = chain.clock() + dt
+            chain.clock = lambda now=now: now
+        if chain.tick_handle in stub.stub_ticks():
+            stub.stub_ticks()[chain.tick_handle](0.016)
+
+
 def _finish_layer(stub, layer_dir: Path, frames: int, success: bool = True):
+    """MRQ writes `frames` files and finishes; the next Slate tick moves the chain on."""
     executor = stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem).rendered[-1][0]
     layer_dir.mkdir(parents=True, exist_ok=True)
     for f in range(frames):
         (layer_dir / f"frame_{f:04d}.exr").write_bytes(b"exr")
     executor.on_executor_finished_delegate.broadcast(executor, success)
+    _tick_chains(stub)
 
 
 def test_entry_script_renders_every_layer_then_writes_the_record(stub, tmp_path):
@@ -566,7 +629,9 @@ def test_entry_script_renders_every_layer_then_writes_the_record(stub, tmp_path)
     assert aa.get_editor_property("anti_aliasing_method") is stub.AntiAliasingMethod.AAM_NONE
     deferred = config.find_or_add_setting_by_class(stub.MoviePipelineDeferredPassBase)
     assert deferred.get_editor_property("accumulator_includes_alpha") is False
-    assert rgb_job.get_editor_property("sequence").path == "/Game/AlphaMatte4K/Sequences/LS_s00012.LS_s00012"
+    sequence_path = f"/Game/AlphaMatte4K/Sequences/{os.getpid()}/LS_s00012"
+    assert rgb_job.get_editor_property("sequence").path == f"{sequence_path}.LS_s00012"
+    assert not [c for c in stub.CALLS if c[0] == "EditorAssetLibrary.save_loaded_asset"]  # not saved
     assert not (out / "rgb" / "frame_0007.exr").exists()
 
     _finish_layer(stub, out / "rgb", 3)
@@ -587,7 +652,7 @@ def test_entry_script_renders_every_layer_then_writes_the_record(stub, tmp_path)
     assert done["layers"] == {"rgb": 3, "plate": 3, "matte": 3} and done["engine"] == "5.5.0-stub"
     assert json.loads(Path(job["output"]["status"]).read_text())["state"] == "done"
     assert not stub.stub_ticks()  # heartbeat unregistered
-    assert not stub.EditorAssetLibrary.does_asset_exist("/Game/AlphaMatte4K/Sequences/LS_s00012")
+    assert not stub.EditorAssetLibrary.does_asset_exist(sequence_path)
     spawned = [a for a in stub._WORLD if isinstance(a, (stub.StubMetaHuman, stub.CineCameraActor))]
     assert spawned == []
 
@@ -605,9 +670,13 @@ def test_entry_script_reports_mrq_errors_and_short_layers(stub, tmp_path):
     assert done["state"] == "error" and done["reason"] == "rgb wrote 2 of 3 frames"
 
     stub.stub_reset()
+    Path(job["output"]["done"]).unlink()
     entry.main(["x.py", str(job_path)])
     executor = stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem).rendered[-1][0]
     executor.on_executor_errored_delegate.broadcast(executor, None, True, "disk full")
+    assert not Path(job["output"]["done"]).exists()  # until MRQ has stopped
+    executor.on_executor_finished_delegate.broadcast(executor, False)
+    _tick_chains(stub)
     done = json.loads(Path(job["output"]["done"]).read_text())
     assert done["state"] == "error" and "disk full" in done["reason"] and "rgb" in done["reason"]
 
@@ -814,6 +883,7 @@ def test_inbox_watcher_takes_one_job_at_a_time(stub, tmp_path):
     for layer in ("rgb", "plate", "matte"):
         _finish_layer(stub, out / layer, 3)
     assert json.loads(Path(first["output"]["done"]).read_text())["state"] == "done"
+    assert not (inbox / "0001_s00012.job.json.taken").exists()  # deleted once the record is written
     clock[0] += 0.5
     tick(0.016)
     assert (inbox / "0002_s00013.job.json.taken").exists()
@@ -844,6 +914,7 @@ def test_inbox_cancel_stops_the_running_shot(stub, tmp_path, monkeypatch):
     assert not Path(job["output"]["done"]).exists()
     executor.on_executor_errored_delegate.broadcast(executor, None, False, "pipeline shut down")
     executor.on_executor_finished_delegate.broadcast(executor, False)
+    _tick_chains(stub)
     done = json.loads(Path(job["output"]["done"]).read_text())
     assert (done["state"], done["reason"]) == ("error", "cancelled by the client")
     assert json.loads(Path(job["output"]["status"]).read_text())["state"] == "error"
@@ -851,7 +922,9 @@ def test_inbox_cancel_stops_the_running_shot(stub, tmp_path, monkeypatch):
     assert (_engine(inbox)["state"], _engine(inbox)["shot_id"]) == ("idle", None)
     assert not stub.stub_ticks().keys() - {watcher.handle}  # the shot's heartbeat is gone
     assert not [a for a in stub._WORLD if isinstance(a, (stub.StubMetaHuman, stub.CineCameraActor))]
-    assert not stub.EditorAssetLibrary.does_asset_exist("/Game/AlphaMatte4K/Sequences/LS_s00012")
+    assert not stub.EditorAssetLibrary.does_asset_exist(
+        f"/Game/AlphaMatte4K/Sequences/{os.getpid()}/LS_s00012"
+    )
 
 
 def test_inbox_cancel_ends_the_shot_when_the_executor_never_reports(stub, tmp_path, monkeypatch):
@@ -866,6 +939,11 @@ def test_inbox_cancel_ends_the_shot_when_the_executor_never_reports(stub, tmp_pa
     assert not Path(job["output"]["done"]).exists()
     monkeypatch.setattr(importlib.import_module("amatte4k.queue"), "CANCEL_GRACE_S", 0.0)
     (chain_tick,) = [fn for handle, fn in stub.stub_ticks().items() if handle is not watcher.handle]
+    chain_tick(0.016)
+    assert not Path(job["output"]["done"]).exists()  # PIE still renders: the shot stays busy
+    watcher.tick(0.016)
+    assert _engine(inbox)["state"] == "busy"
+    stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem).active = None  # PIE has closed
     chain_tick(0.016)
     assert json.loads(Path(job["output"]["done"]).read_text())["reason"] == "cancelled by the client"
 
@@ -892,7 +970,204 @@ def test_inbox_unreadable_job_gets_its_own_error_record(stub, tmp_path):
     watcher.tick(0.016)
     done = json.loads((inbox / "0003_bad.done.json").read_text())
     assert done["state"] == "error" and done["reason"].startswith("JSONDecodeError")
-    assert (inbox / "0003_bad.job.json.taken").exists() and _engine(inbox)["state"] == "idle"
+    assert not (inbox / "0003_bad.job.json.taken").exists()  # deleted once its record is written
+    assert _engine(inbox)["state"] == "idle"
+
+
+def _inbox_engine(stub, tmp_path: Path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    watcher = _start_editor(stub, inbox).WATCHER
+    watcher.throttle.interval = 0.0
+    return inbox, watcher
+
+
+def test_fallback_record_names_and_job_keys(inbox_mod):
+    assert inbox_mod.fallback_done_path("/in/0001_s1.job.json.taken") == "/in/0001_s1.done.json"
+    assert inbox_mod.fallback_done_path("/in/0001_s1.job.json") == "/in/0001_s1.done.json"
+    assert inbox_mod.fallback_done_path("/jobs/job.json") == "/jobs/done.json"  # started by hand
+    assert inbox_mod.expires_at({"expires_at": None}) is None and inbox_mod.expires_at({}) is None
+    assert inbox_mod.is_expired({"expires_at": 99.5}, 100.0)
+    assert not inbox_mod.is_expired({"expires_at": 100.5}, 100.0)
+    assert not inbox_mod.is_expired({"expires_at": None}, 1e12)
+    for bad in ("soon", True, [1]):
+        with pytest.raises(ValueError, match="expires_at"):
+            inbox_mod.expires_at({"expires_at": bad})
+    assert inbox_mod.client_of({"client": {"host": "n1", "pid": 42}}) == "n1:42"
+    assert inbox_mod.client_of({"client": "x"}) == ""
+
+
+def test_inbox_expired_job_is_claimed_and_answered_not_rendered(stub, tmp_path):
+    inbox, watcher = _inbox_engine(stub, tmp_path)
+    job = _inbox_job(tmp_path, inbox, "0001_s00012", "s00012")
+    job.update(expires_at=time.time() - 5.0, client={"host": "node7", "pid": 4242})
+    (inbox / "0001_s00012.job.json").write_text(json.dumps(job))
+    watcher.tick(0.016)
+    done = json.loads((inbox / "0001_s00012.done.json").read_text())
+    assert (done["shot_id"], done["state"], done["reason"]) == (
+        "s00012",
+        "error",
+        "expired before it was taken",
+    )
+    assert sorted(done) == ["engine", "layers", "reason", "seconds", "shot_id", "state"]
+    assert not (inbox / "0001_s00012.job.json.taken").exists()
+    assert not Path(job["output"]["status"]).exists() and not Path(job["output"]["done"]).exists()
+    assert not stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem).rendered
+    assert _engine(inbox)["state"] == "idle"
+
+    later = _inbox_job(tmp_path, inbox, "0002_s00013", "s00013")
+    later.update(expires_at=time.time() + 600.0, client={"host": "node7", "pid": 4242})
+    (inbox / "0002_s00013.job.json").write_text(json.dumps(later))
+    watcher.tick(0.016)
+    assert _engine(inbox)["shot_id"] == "s00013"
+    assert any(c[0] == "log" and "node7:4242" in c[1][0] for c in stub.CALLS)
+
+
+def test_unwritable_output_reports_through_the_inbox(stub, tmp_path):
+    inbox, watcher = _inbox_engine(stub, tmp_path)
+    job = _inbox_job(tmp_path, inbox, "0001_s00012", "s00012")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the output folder should be")  # fails for root too
+    job["output"].update(status=str(blocked / "status.json"), done=str(blocked / "done.json"))
+    (inbox / "0001_s00012.job.json").write_text(json.dumps(job))
+    watcher.tick(0.016)
+    done = json.loads((inbox / "0001_s00012.done.json").read_text())
+    assert done["state"] == "error" and done["shot_id"] == "s00012"
+    assert done["reason"].startswith(f"cannot write {blocked / 'status.json'}: ")
+    assert "\n" not in done["reason"] and sorted(done) == [
+        "engine",
+        "layers",
+        "reason",
+        "seconds",
+        "shot_id",
+        "state",
+    ]
+    assert not (inbox / "0001_s00012.job.json.taken").exists()
+    assert _engine(inbox)["state"] == "idle"
+    assert not [a for a in stub._WORLD if isinstance(a, stub.StubMetaHuman)]
+
+
+def test_unwritable_record_after_rendering_reports_through_the_inbox(stub, tmp_path):
+    inbox, watcher = _inbox_engine(stub, tmp_path)
+    job = _inbox_job(tmp_path, inbox, "0001_s00012", "s00012")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    job["output"]["done"] = str(blocked / "done.json")
+    (inbox / "0001_s00012.job.json").write_text(json.dumps(job))
+    watcher.tick(0.016)
+    out = Path(job["output"]["dir"])
+    for layer in ("rgb", "plate", "matte"):
+        _finish_layer(stub, out / layer, 3)
+    assert json.loads(Path(job["output"]["status"]).read_text())["state"] == "done"
+    done = json.loads((inbox / "0001_s00012.done.json").read_text())
+    assert done["state"] == "error" and done["reason"].startswith(f"cannot write {blocked / 'done.json'}: ")
+    assert done["layers"] == {"rgb": 3, "plate": 3, "matte": 3}
+    assert not (inbox / "0001_s00012.job.json.taken").exists()
+
+
+def test_a_layer_is_not_started_while_mrq_is_busy(stub, tmp_path):
+    inbox, watcher = _inbox_engine(stub, tmp_path)
+    job = _inbox_job(tmp_path, inbox, "0001_s00012", "s00012")
+    _inbox_job(tmp_path, inbox, "0002_s00013", "s00013")
+    subsystem = stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem)
+    subsystem.active = stub.MoviePipelinePIEExecutor()  # someone else's render
+    watcher.tick(0.016)
+    done = json.loads(Path(job["output"]["done"]).read_text())
+    assert (done["state"], done["reason"]) == ("error", "the movie render queue is still busy")
+    assert not subsystem.rendered
+    assert (_engine(inbox)["state"], _engine(inbox)["shot_id"]) == ("busy", "s00012")  # stuck
+    watcher.tick(0.016)
+    assert (inbox / "0002_s00013.job.json").exists()  # no new job while MRQ is busy
+    subsystem.active = None
+    _tick_chains(stub)
+    watcher.tick(0.016)
+    assert (_engine(inbox)["state"], _engine(inbox)["shot_id"]) == ("busy", "s00013")
+    assert not [a for a in stub._WORLD if a.get_actor_label().endswith("_s00012")]
+
+
+def test_next_layer_waits_for_mrq_to_release_the_last_one(stub, tmp_path):
+    inbox, watcher = _inbox_engine(stub, tmp_path)
+    job = _inbox_job(tmp_path, inbox, "0001_s00012", "s00012")
+    watcher.tick(0.016)
+    subsystem = stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem)
+    executor = subsystem.rendered[-1][0]
+    (chain,) = _chains()
+    seen = []
+    executor.on_executor_finished_delegate.callables.insert(
+        1, lambda e, ok: seen.append((subsystem.is_rendering(), len(subsystem.rendered)))
+    )
+    _finish_layer(stub, Path(job["output"]["dir"]) / "rgb", 3)
+    assert seen == [(True, 1)]  # in the delegate MRQ still holds the executor: nothing started
+    assert len(subsystem.rendered) == 2 and chain.current.name == "plate"  # started on the tick
+
+
+def test_cancel_keeps_the_engine_busy_while_pie_renders_then_reports_stuck(stub, tmp_path):
+    queue = importlib.import_module("amatte4k.queue")
+    inbox, watcher = _inbox_engine(stub, tmp_path)
+    job = _inbox_job(tmp_path, inbox, "0001_s00012", "s00012")
+    watcher.tick(0.016)
+    _inbox_job(tmp_path, inbox, "0002_s00013", "s00013")
+    (inbox / "cancel.json").write_text('{"shot_id": "s00012"}')
+    watcher.tick(0.016)
+    _tick_chains(stub, queue.CANCEL_GRACE_S + 1.0)  # the grace is over, PIE still runs
+    watcher.tick(0.016)
+    assert not Path(job["output"]["done"]).exists()
+    assert (_engine(inbox)["state"], _engine(inbox)["shot_id"]) == ("busy", "s00012")
+    _tick_chains(stub, queue.STOP_CAP_S)
+    watcher.tick(0.016)
+    done = json.loads(Path(job["output"]["done"]).read_text())
+    assert done["state"] == "error"
+    assert done["reason"] == (
+        "cancelled by the client; the movie render queue is still rendering 300 s after the shot stopped"
+    )
+    assert (_engine(inbox)["state"], _engine(inbox)["shot_id"]) == ("busy", "s00012")  # stuck
+    assert (inbox / "0002_s00013.job.json").exists()  # no new job is claimed
+    assert not (inbox / "0001_s00012.job.json.taken").exists()  # its record is written
+    stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem).active = None  # PIE closes at last
+    _tick_chains(stub)
+    assert json.loads(Path(job["output"]["done"]).read_text()) == done  # written once
+    watcher.tick(0.016)
+    assert _engine(inbox)["shot_id"] == "s00013"
+    assert not [a for a in stub._WORLD if a.get_actor_label().endswith("_s00012")]
+
+
+def test_watchdog_cancels_a_layer_that_writes_no_frame(stub, tmp_path):
+    inbox, watcher = _inbox_engine(stub, tmp_path)
+    job = _inbox_job(tmp_path, inbox, "0001_s00012", "s00012")
+    job["render"]["layer_stall_seconds"] = 5
+    (inbox / "0001_s00012.job.json").write_text(json.dumps(job))
+    watcher.tick(0.016)
+    executor = stub.get_editor_subsystem(stub.MoviePipelineQueueSubsystem).rendered[-1][0]
+    rgb = Path(job["output"]["dir"]) / "rgb"
+    status_path = Path(job["output"]["status"])
+    _tick_chains(stub, 3.0)  # heartbeat, no frame yet, not stalled
+    assert json.loads(status_path.read_text())["frames_done"] == 0 and not executor.cancelled
+    rgb.mkdir(parents=True, exist_ok=True)
+    (rgb / "frame_0000.exr").write_bytes(b"exr")
+    _tick_chains(stub, 3.0)  # 6 s in, but a frame came: the stall clock restarts
+    assert json.loads(status_path.read_text())["frames_done"] == 1 and not executor.cancelled
+    _tick_chains(stub, 3.0)
+    assert not executor.cancelled
+    _tick_chains(stub, 3.0)  # 6 s without a new frame
+    assert executor.cancelled
+    executor.on_executor_finished_delegate.broadcast(executor, False)
+    _tick_chains(stub)
+    done = json.loads(Path(job["output"]["done"]).read_text())
+    assert done["reason"] == "no frame written for 5 s (layer rgb, 1/3 frames)"
+    assert _engine(inbox)["state"] == "busy"  # the watcher writes engine.json on its next tick
+    watcher.tick(0.016)
+    assert _engine(inbox)["state"] == "idle"
+
+
+def test_plan_layer_stall_seconds(plan_mod, tmp_path):
+    assert plan_mod.build_plan(make_job(tmp_path)).layer_stall_s == 900.0
+    assert plan_mod.build_plan(make_job(tmp_path, layer_stall_seconds=None)).layer_stall_s == 900.0
+    assert plan_mod.build_plan(make_job(tmp_path, layer_stall_seconds=60)).layer_stall_s == 60.0
+    with pytest.raises(plan_mod.JobError, match="layer_stall_seconds"):
+        plan_mod.build_plan(make_job(tmp_path, layer_stall_seconds=0))
+    assert plan_mod.build_plan(make_job(tmp_path), owner="4242").sequence_path == (
+        "/Game/AlphaMatte4K/Sequences/4242/LS_s00012"
+    )
 
 
 # ---------------------------------------------------------------- (6) retargeting

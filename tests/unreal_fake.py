@@ -63,6 +63,8 @@ class EngineFaults:
     bad: str | None = None
     frame_seconds: float = 0.0
     crash_after: int | None = None
+    frozen_after: int | None = None  # then MRQ writes nothing more while the editor keeps ticking
+    unwritable: bool = False  # the job's output folder cannot be written
 
 
 @dataclass
@@ -321,61 +323,58 @@ class FakeUnreal:
     # -- the engine ---------------------------------------------------------------------------
 
     def _watch(self) -> None:
-        """The editor's post-tick callback: heartbeat, cancel requests, claiming jobs."""
+        """The editor's post-tick callback: the UE side's own watcher (amatte4k/inbox.py, pure
+        Python) driven every 0.1 s, with this fake's render thread behind its start, running and
+        cancel hooks. A hung editor does not tick."""
         time.sleep(self.editor_delay)
-        box = Path(self.inbox)
+        watcher = _ue("inbox").Watcher(
+            str(self.inbox),
+            ENGINE,
+            start=self._start_job,
+            running=lambda: self.busy,
+            cancel=lambda shot_id, _reason: self.cancelled.add(shot_id),
+            log=lambda _msg: None,
+        )
         while not self._stop.is_set():
             if not self.hung:
-                _write_json(
-                    str(box / "engine.json"),
-                    {
-                        "pid": os.getpid(),
-                        "engine": ENGINE,
-                        "state": "busy" if self.busy else "idle",
-                        "shot_id": self.busy,
-                        "updated": time.time(),
-                        "inbox": str(box),
-                    },
-                )
-                cancel = box / "cancel.json"
-                if cancel.exists():
-                    try:
-                        wanted = json.loads(cancel.read_text())["shot_id"]
-                    except (OSError, ValueError, KeyError):
-                        wanted = None
-                    if wanted is not None and wanted == self.busy:  # else: nothing of that runs
-                        self.cancelled.add(wanted)
-                    cancel.unlink(missing_ok=True)
-                if self.busy is None:
-                    for job in sorted(box.glob("*.job.json")):
-                        taken = job.with_name(job.name + ".taken")
-                        try:
-                            os.replace(job, taken)
-                        except OSError:
-                            continue
-                        t = threading.Thread(target=self._run_job, args=(str(taken),), daemon=True)
-                        self._workers.append(t)
-                        self.busy = "?"
-                        t.start()
-                        break
+                watcher.tick()
             time.sleep(0.1)
 
-    def _run_job(self, job_path: str) -> None:
+    def _start_job(self, taken: str, fallback: str) -> None:
+        self.busy = "?"  # until the thread has read the job
+        t = threading.Thread(target=self._run_job, args=(taken, fallback), daemon=True)
+        self._workers.append(t)
+        t.start()
+
+    def _run_job(self, job_path: str, fallback: str) -> None:
         try:
-            self._render(job_path)
+            self._render(job_path, fallback)
         finally:
             if not self.hung:
                 self.busy = None
+            if Path(fallback).exists() or not self.hung:  # as the engine: gone once recorded
+                Path(job_path).unlink(missing_ok=True)
 
-    def _render(self, job_path: str) -> None:
+    def _render(self, job_path: str, fallback: str) -> None:
         started = time.time()
         try:
             job = json.loads(Path(job_path).read_text())
         except (OSError, ValueError):
+            _write_json(fallback, _record({}, "the job is not readable JSON", started))
+            return
+        if job.get("expires_at") is not None and time.time() > job["expires_at"]:
+            _write_json(fallback, _record(job, "expired before it was taken", started))
             return
         self.busy = job.get("shot_id")
         self.jobs.append(job)
         out, f = job["output"], self.engine
+        if f.unwritable:
+            out = {**out, "status": "/proc/am4k/status.json", "done": "/proc/am4k/done.json"}
+            try:
+                _write_json(out["status"], _status(job, "loading", None, 0))
+            except OSError as exc:
+                _write_json(fallback, _record(job, f"cannot write {out['status']}: {exc.strerror}", started))
+                return
         try:  # the UE-side planner (pure Python) checks the job exactly as the engine's script does
             shot_plan = _sequence_plan().build_plan(job)
         except ValueError as exc:
@@ -405,6 +404,11 @@ class FakeUnreal:
                 if f.crash_after is not None and done >= f.crash_after:
                     self.stop()
                     return
+                while f.frozen_after is not None and done >= f.frozen_after and not self._stop.is_set():
+                    _write_json(out["status"], _status(job, "rendering", layer, done))  # ticking, no frames
+                    if job["shot_id"] in self.cancelled:
+                        break
+                    time.sleep(0.05)
                 if f.stall_after is not None and done >= f.stall_after:
                     self.hung = True  # the editor hangs: no more heartbeats of any kind, no record
                     return
@@ -445,14 +449,30 @@ class FakeUnreal:
         )
 
 
-def _sequence_plan():
-    """unreal_project/Content/Python/amatte4k/sequence_plan.py (standard library only)."""
+def _ue(module: str):
+    """A pure module of the UE side (unreal_project/Content/Python/amatte4k/, standard library
+    only): the fake runs the engine's own protocol code, not a copy of it."""
+    import importlib
+
     root = str(Path(__file__).resolve().parent.parent / "unreal_project" / "Content" / "Python")
     if root not in sys.path:
         sys.path.insert(0, root)
-    from amatte4k import sequence_plan
+    return importlib.import_module(f"amatte4k.{module}")
 
-    return sequence_plan
+
+def _sequence_plan():
+    return _ue("sequence_plan")
+
+
+def _record(job: dict, reason: str, started: float) -> dict:
+    return {
+        "shot_id": job.get("shot_id"),
+        "state": "error",
+        "reason": reason,
+        "layers": {},
+        "engine": ENGINE,
+        "seconds": round(time.time() - started, 3),
+    }
 
 
 def _status(job: dict, state: str, layer: str | None, done: int) -> dict:

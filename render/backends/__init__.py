@@ -37,5 +37,5 @@ def create_renderer(name: str, options: dict | None = None) -> Renderer:
         from render.backends.unreal import UnrealRenderer
 
         o = options or {}
-        return UnrealRenderer(o.get("unreal"), tuple(o.get("deadline", (0.0, 0.0))))
+        return UnrealRenderer(o.get("unreal"), tuple(o.get("deadline", (0.0, 0.0))), o.get("gpu"))
     raise ValueError(f"unknown backend {name!r}; choose blender or unreal")

@@ -23,8 +23,8 @@ SOURCES = ("procedural", *CAPTURED)
 SUFFIXES = {"bvh": (".bvh", ".bvh.gz"), "mixamo": (".fbx",)}
 DEFAULT_SKELETONS = REPO_ROOT / "animations" / "skeletons.yaml"
 # The shortest usable clip (s): the longest default shot (130 frames + 15 %) at 30 fps played at
-# 0.7x, and a frame for motion blur.
-MIN_SECONDS = 3.5
+# 0.7x, with its two motion-blur guard frames (151 frame steps: 3.52 s).
+MIN_SECONDS = 3.55
 
 
 def load_skeletons(path: str | Path = DEFAULT_SKELETONS) -> dict[str, dict[str, str]]:
@@ -163,6 +163,8 @@ def _tags(stem: str) -> list[str]:
 
 
 UE_ANIM_ROOT = "/Game/AlphaMatte4K/Anim"
+# The rate clips are baked at for other engines (render.backends.blender.clip_export).
+BAKE_FPS = 30
 
 
 def folder_clips(

@@ -16,6 +16,7 @@ _ASSETS: dict = {}
 _TICKS: dict = {}
 _COUNTER = [0]
 _COMMAND_LINE = [""]
+_REMOVED: dict = {}  # names taken out of this module by stub_set_engine, restored by stub_reset
 
 
 def _record(name: str, *args, **kwargs) -> None:
@@ -50,6 +51,13 @@ class _Props:
 
     def set_editor_property(self, name: str, value, notify_mode=None) -> None:
         self._check(name)
+        default = self._declared()[name]
+        struct = isinstance(default, type) and issubclass(default, StructBase)
+        if (struct and not isinstance(value, default)) or (
+            isinstance(default, float) and isinstance(value, StructBase)
+        ):
+            kind = default.__name__ if struct else "float"
+            raise TypeError(f"NativizeProperty: Cannot nativize '{type(value).__name__}' as '{kind}'")
         self.__dict__.setdefault("_values", {})[name] = value
         _record(f"{type(self).__name__}.set_editor_property", name, value)
 
@@ -416,13 +424,28 @@ class StubMetaHuman(Actor):
 
 
 def stub_reset() -> None:
-    """Not UE API: an empty world, no calls, no assets."""
+    """Not UE API: an empty world, no calls, no assets, the UE 5.5 API."""
+    stub_set_engine("5.5")
     CALLS.clear()
     _WORLD.clear()
     _SUBSYSTEMS.clear()
     _ASSETS.clear()
     _TICKS.clear()
     _COMMAND_LINE[0] = ""
+
+
+def stub_set_engine(version: str) -> None:
+    """Not UE API: model the Python API of UE "5.4" or "5.5" (the default). On 5.4 the skeletal
+    animation params' play_rate is a float and the time-warp types do not exist; from 5.5 it is
+    a MovieSceneTimeWarpVariant."""
+    globals().update(_REMOVED)
+    _REMOVED.clear()
+    if version == "5.4":
+        MovieSceneSkeletalAnimationParams.PROPS["play_rate"] = 1.0
+        for name in ("MovieSceneTimeWarpVariant", "MovieSceneTimeWarpExtensions"):
+            _REMOVED[name] = globals().pop(name)
+    else:
+        MovieSceneSkeletalAnimationParams.PROPS["play_rate"] = MovieSceneTimeWarpVariant
 
 
 def stub_set_command_line(line: str) -> None:
@@ -669,13 +692,40 @@ class MovieSceneFloatSection(MovieSceneSection):
     CHANNELS = (("Value", MovieSceneScriptingFloatChannel),)
 
 
+class MovieSceneTimeWarpVariant(StructBase):
+    """5.5+: a time-warp; by default a constant play rate of 1.0. The 5.5 Python docs list no
+    members; set_fixed_play_rate / to_fixed_play_rate are from the 5.7 docs."""
+
+    def __init__(self, fixed_play_rate: float = 1.0):
+        self._rate = float(fixed_play_rate)
+
+    def set_fixed_play_rate(self, fixed_play_rate: float) -> None:
+        self._rate = float(fixed_play_rate)
+
+    def to_fixed_play_rate(self) -> float:
+        return self._rate
+
+
+class MovieSceneTimeWarpExtensions(Object):
+    """5.5+ (SequencerScripting): time-warp helpers."""
+
+    @classmethod
+    def make_time_warp(cls, fixed_play_rate: float) -> MovieSceneTimeWarpVariant:
+        _record("MovieSceneTimeWarpExtensions.make_time_warp", fixed_play_rate)
+        return MovieSceneTimeWarpVariant(fixed_play_rate)
+
+    @classmethod
+    def to_fixed_play_rate(cls, time_warp: MovieSceneTimeWarpVariant) -> float:
+        return time_warp.to_fixed_play_rate()
+
+
 class MovieSceneSkeletalAnimationParams(StructBase):
     PROPS = {
         "animation": None,
         "start_frame_offset": FrameNumber,
         "end_frame_offset": FrameNumber,
         "first_loop_start_frame_offset": FrameNumber,
-        "play_rate": 1.0,
+        "play_rate": MovieSceneTimeWarpVariant,  # a float on 5.4: stub_set_engine("5.4")
         "reverse": False,
         "slot_name": "DefaultSlot",
         "force_custom_mode": False,
@@ -787,7 +837,10 @@ class AnimationAsset(Object):
 
 
 class AnimSequenceBase(AnimationAsset):
-    pass
+    STUB_LENGTH_S = 10.0  # stub: the play length of every clip
+
+    def get_play_length(self) -> float:
+        return getattr(self, "_length", self.STUB_LENGTH_S)
 
 
 class AnimSequence(AnimSequenceBase):
@@ -803,6 +856,10 @@ class SkeletalMesh(Object):
 
 
 class AnimationLibrary(Object):
+    @classmethod
+    def get_sequence_length(cls, animation_sequence_base: AnimSequenceBase) -> float:
+        return animation_sequence_base.get_play_length()
+
     @classmethod
     def set_root_motion_enabled(cls, animation_sequence: AnimSequence, enabled: bool) -> None:
         _record("AnimationLibrary.set_root_motion_enabled", animation_sequence, enabled)
@@ -1107,10 +1164,25 @@ class MoviePipelineQueueSubsystem(EditorSubsystem):
         super().__init__(outer, name)
         self.queue = MoviePipelineQueue(self)
         self.rendered: list = []  # stub: (executor, jobs) per render call
+        self.active = None  # stub: the executor MRQ holds (set it to None: PIE has closed)
 
     def get_queue(self) -> MoviePipelineQueue:
         return self.queue
 
     def render_queue_with_executor_instance(self, executor: MoviePipelineExecutorBase) -> None:
+        """Like UE, the subsystem holds the executor until its finished delegate has fired; it
+        binds after the caller, so during the caller's delegate it still reports rendering."""
         _record("MoviePipelineQueueSubsystem.render_queue_with_executor_instance", executor)
         self.rendered.append((executor, list(self.queue.jobs)))
+        self.active = executor
+        executor.on_executor_finished_delegate.add_callable(self._released)
+
+    def _released(self, executor, success) -> None:
+        if self.active is executor:
+            self.active = None
+
+    def is_rendering(self) -> bool:
+        return self.active is not None
+
+    def get_active_executor(self):
+        return self.active

@@ -15,6 +15,7 @@ while the hips keep their height over the ground (crouches, jumps, lying down). 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import bpy
@@ -30,20 +31,26 @@ from render.backends.blender.character import (
 )
 from render.body import BodyModel, rig_rest
 from render.camera import CameraSpec
+from render.motion import library
 from render.people.identities import identity
 from render.plan import AnimationSpec, ShotSpec
 from render.timeline import captured, frame_states
 
-# A procedural clip is periodic: shots start within its first 10 s and last under 6 s.
-PROCEDURAL_SECONDS = 17.0
 
+def seconds(clip: dict, cfg=None) -> float:
+    """How much of the clip to bake: as far as any shot of ``cfg`` (a DatasetConfig; default:
+    the package defaults) can reach, guard frames included. A shot starts in a procedural clip's
+    first 10 s, in a captured clip's catalog range; the longest lasts frames × (1 + jitter)
+    frames at the fastest speed (1.15), or, slowed down to fit a captured range, the range."""
+    from render.config import load_config
+    from render.plan import SLOWEST
 
-def seconds(clip: dict) -> float:
-    """How much of the clip to bake: a captured clip to the end of its catalog range (shots
-    play inside it), a procedural one as far as any shot reaches."""
-    if captured(clip):  # a little past the range: a slowed shot's last guard frame may reach it
-        return float(clip["frames"][1]) / float(clip["fps"]) + 0.1
-    return PROCEDURAL_SECONDS
+    cfg = cfg or load_config()
+    longest = (math.ceil(cfg.frames * (1 + cfg.frames_jitter)) + 1) / cfg.fps
+    if not captured(clip):
+        return 10.0 + 1.15 * longest + 0.5
+    first, last = (float(f) / float(clip["fps"]) for f in clip["frames"])
+    return first + max(last - first, SLOWEST * longest) + 0.1
 
 
 def _shot(clip_id: str, frames: int, fps: int, character_index: int) -> ShotSpec:
@@ -69,7 +76,13 @@ _BODIES: dict[int, object] = {}
 
 
 def bake(
-    clip_id: str, clip: dict, out: Path, fps: int = 30, character_index: int = 0, limit: float | None = None
+    clip_id: str,
+    clip: dict,
+    out: Path,
+    fps: int = library.BAKE_FPS,
+    character_index: int = 0,
+    limit: float | None = None,
+    cfg=None,
 ) -> dict:
     """Write ``out`` (an FBX) for one clip (at most ``limit`` seconds of it); returns what was
     keyed, for checking: bone names (B,), the bones' global rotations away from rest
@@ -80,7 +93,7 @@ def bake(
     if character_index not in _BODIES:
         _BODIES[character_index] = BodyModel().body(spec.phenotype)
     body = _BODIES[character_index]
-    frames = int(round(min(seconds(clip), limit or float("inf")) * fps)) + 1
+    frames = int(round(min(seconds(clip, cfg), limit or float("inf")) * fps)) + 1
     states = frame_states(_shot(clip_id, frames, fps, character_index), clip, rig_rest(body))[1:-1]
     col = character_collection()
     if col.name not in scene.collection.children:
@@ -146,7 +159,9 @@ def main() -> None:
     @click.option(
         "--config", "config_path", default=None, help="Dataset config (its clip catalog and folders)."
     )
-    @click.option("--fps", default=30, show_default=True, help="Frames per second of the baked motion.")
+    @click.option(
+        "--fps", default=library.BAKE_FPS, show_default=True, help="Frames per second of the baked motion."
+    )
     @click.option("--identity", "character", default=0, show_default=True, help="Whose body carries the rig.")
     @click.option("--max-seconds", type=float, default=None, help="Bake at most this much of each clip.")
     def cli(out, names, config_path, fps, character, max_seconds) -> None:
@@ -167,7 +182,7 @@ def main() -> None:
         folder = Path(out)
         index = {}
         for name in wanted:
-            bake(name, clips[name], folder / f"{name}.fbx", fps, character, max_seconds)
+            bake(name, clips[name], folder / f"{name}.fbx", fps, character, max_seconds, cfg)
             index[name] = f"{name}.fbx"
             click.echo(f"{name}: {folder / (name + '.fbx')}")
         (folder / "clips.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")

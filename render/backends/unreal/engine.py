@@ -90,27 +90,28 @@ class _Launcher:
             argv, log, done = self._jobs.get()
             try:
                 with open(log, "ab") as out:
-                    done.append(
-                        subprocess.Popen(
-                            argv,
-                            stdin=subprocess.DEVNULL,
-                            stdout=out,
-                            stderr=subprocess.STDOUT,
-                            start_new_session=True,
-                            preexec_fn=_die_with_parent,
-                        )
+                    proc = subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=_die_with_parent,
                     )
-            except OSError as exc:
-                done.append(exc)
+                done.put(proc)
+            except BaseException as exc:  # any failure goes back to the caller; the thread lives on
+                done.put(exc)
 
-    def popen(self, argv: list[str], log: Path) -> subprocess.Popen:
-        done: list = []
+    def popen(self, argv: list[str], log: Path, timeout: float = 60.0) -> subprocess.Popen:
+        done: queue.Queue = queue.Queue()
         self._jobs.put((argv, log, done))
-        while not done:
-            threading.Event().wait(0.01)
-        if isinstance(done[0], OSError):
-            raise done[0]
-        return done[0]
+        try:
+            result = done.get(timeout=timeout)
+        except queue.Empty:
+            raise OSError(f"the launcher thread did not start the engine within {timeout:.0f} s") from None
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
 
 _LAUNCHER: _Launcher | None = None
@@ -137,8 +138,10 @@ class EngineProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.proc = _launcher().popen(self.argv, self.log)
-        except OSError as exc:
-            raise RuntimeError(f"engine {self.argv[0]}: cannot start ({exc.strerror or exc})") from None
+        except (OSError, subprocess.SubprocessError, ValueError, TypeError) as exc:
+            raise RuntimeError(
+                f"engine {self.argv[0]}: cannot start ({getattr(exc, 'strerror', None) or exc})"
+            ) from None
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -176,5 +179,6 @@ class EngineProcess:
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+                with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be refused
+                    self.proc.wait(5)
         self.proc = None

@@ -5,8 +5,9 @@ console command needs a game world), so jobs travel as files:
 - the engine, started with ``-AM4KInbox=DIR``, rewrites ``DIR/engine.json`` about every second
   (pid, engine version, idle or busy with which shot, ``updated``);
 - a job is the job JSON written as ``DIR/<shot>-<nonce>.job.json``; an idle engine claims the
-  oldest by renaming it ``….job.json.taken`` and reports through the job's status and
-  completion files;
+  first by name by renaming it ``….job.json.taken`` and reports through the job's status and
+  completion files (or, when it cannot write those, ``DIR/<shot>-<nonce>.done.json``); a job
+  past its ``expires_at`` is not rendered;
 - ``DIR/cancel.json`` (``{"shot_id": …}``) asks it to stop that shot.
 """
 
@@ -49,6 +50,12 @@ def submit(inbox: str | os.PathLike, job: dict) -> Path:
     path = Path(inbox) / f"{job['shot_id']}-{uuid.uuid4().hex[:8]}{SUFFIX}"
     write_json(path, job)
     return path
+
+
+def fallback_record(job_file: Path) -> Path:
+    """Where the engine writes a job's completion record when it cannot write the job's own
+    (``<X>.job.json`` → ``<X>.done.json`` in the inbox)."""
+    return job_file.with_name(job_file.name[: -len(SUFFIX)] + ".done.json")
 
 
 def withdraw(job_file: Path) -> bool:

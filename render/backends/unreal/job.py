@@ -163,9 +163,9 @@ def build(
             "asset": assets["anim"],
             "start_seconds": shot.animation.start,
             "play_rate": shot.animation.speed,
-            # The asset's own rate: a captured clip keeps its file's, a procedural one is baked
-            # at the dataset's (start_seconds is in the file's own timeline either way).
-            "fps": clip.get("fps", shot.fps),
+            # The asset's rate: clip_export bakes every clip at BAKE_FPS from its time 0
+            # (start_seconds is in that timeline).
+            "fps": library.BAKE_FPS,
         },
         "fps": shot.fps,
         "resolution": list(shot.resolution),

@@ -18,9 +18,10 @@ from render.backends.unreal.protocol import ProtocolError
 from render.config import UnrealConfig
 from render.plan import ShotSpec
 
-# How long the launcher waits for an attached engine to greet, and for its heartbeat to change.
+# How long the launcher waits for an attached engine to greet, and (at most) for its heartbeat
+# to change: an editor inside a map load does not beat, and NFS may cache a file for a minute.
 PROBE_SECONDS = 15.0
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = 90.0
 
 
 class PreflightError(ValueError):
@@ -44,7 +45,9 @@ def check_assets(
             raise PreflightError(f"backend unreal: {exc} (shot {shot.shot_id})") from None
 
 
-def probe(endpoint: str, box: str | None, seconds: float = PROBE_SECONDS) -> None:
+def probe(
+    endpoint: str, box: str | None, seconds: float = PROBE_SECONDS, heartbeat: float = HEARTBEAT_SECONDS
+) -> None:
     """A running engine: its UnrealCV listener greets on ``endpoint``, and the inbox it was
     started with is ``box`` as this machine sees it (its heartbeat file is being rewritten)."""
     try:
@@ -75,7 +78,7 @@ def probe(endpoint: str, box: str | None, seconds: float = PROBE_SECONDS) -> Non
     if not Path(box).is_dir():
         raise PreflightError(f"unreal.inbox {box}: no such directory")
     first = inbox.engine_state(box)
-    deadline = time.monotonic() + HEARTBEAT_SECONDS
+    deadline = time.monotonic() + heartbeat
     while time.monotonic() < deadline:
         now = inbox.engine_state(box)
         if now is not None and first is not None and now.get("updated") != first.get("updated"):
@@ -83,7 +86,7 @@ def probe(endpoint: str, box: str | None, seconds: float = PROBE_SECONDS) -> Non
         first = first or now
         time.sleep(0.2)
     raise PreflightError(
-        f"unreal.inbox {box}: no engine heartbeat there within {HEARTBEAT_SECONDS:.0f} s (was the engine "
+        f"unreal.inbox {box}: no engine heartbeat there within {heartbeat:.0f} s (was the engine "
         "started with -AM4KInbox= this folder, and does this machine see the same files?)"
     )
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -55,6 +56,26 @@ def _options(options: dict | UnrealConfig | None) -> UnrealConfig:
     return UnrealConfig(**o)
 
 
+def _remove_dead_shared(work: Path) -> None:
+    """Remove ``work/<this host>-<pid>`` folders of processes that are gone (a worker killed
+    mid-shot leaves its shot's frames in the shared inbox)."""
+    host = socket.gethostname()
+    try:
+        entries = list(work.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        name, _, pid = p.name.rpartition("-")
+        if name != host or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
 def check_engine_binary(path: str | None) -> None:
     """The engine binary exists and runs on this node (one line otherwise)."""
     if not path:
@@ -63,6 +84,8 @@ def check_engine_binary(path: str | None) -> None:
         raise RuntimeError(f"unreal.engine {path}: not an executable file on this node")
 
 
+# What the engine, the connection or the files can do wrong: each fails the shot with its reason.
+# Anything else is a bug here: the engine is still abandoned, and the error goes up as it is.
 FAILURES = (
     EngineTimeout,
     EngineUnavailable,
@@ -74,15 +97,27 @@ FAILURES = (
 )
 
 
+def _number(value, default: float = 0.0) -> float:
+    """A heartbeat field as a number (an engine's file is not trusted to be well formed)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
 class UnrealRenderer(Renderer):
     name = "unreal"
     supported_passes = ("rgb", "alpha", "fg", "bg")
 
     def __init__(
-        self, options: dict | UnrealConfig | None = None, deadline: tuple[float, float] = (0.0, 0.0)
+        self,
+        options: dict | UnrealConfig | None = None,
+        deadline: tuple[float, float] = (0.0, 0.0),
+        gpu: int | None = None,
     ):
         """``options``: the config's ``unreal`` section; ``deadline``: the config's
-        (deadline_base, deadline_per_frame_mpix), 0 and 0 for none."""
+        (deadline_base, deadline_per_frame_mpix), 0 and 0 for none; ``gpu``: the GPU index the
+        scheduler gave this worker (default: the first of CUDA_VISIBLE_DEVICES)."""
         self.options = o = _options(options)
         self.deadline = deadline
         self.metahumans = load_metahumans(o.metahumans_path())
@@ -93,7 +128,10 @@ class UnrealRenderer(Renderer):
                 )
         else:
             check_engine_binary(o.engine)  # on this node: a worker without the engine does not start
+        self.gpu = gpu
         self.inbox: Path | None = Path(o.inbox) if o.endpoint else None
+        if self.inbox is not None:
+            _remove_dead_shared(self.inbox / "work")
         self.client: Client | None = None
         self.engine: EngineProcess | None = None
         self.shots_on_engine = 0
@@ -142,7 +180,9 @@ class UnrealRenderer(Renderer):
         seen = None
         while True:
             state = inbox.engine_state(self.inbox)
-            if state is not None and (self.engine is None or self.engine.owns(int(state.get("pid", -1)))):
+            if state is not None and (
+                self.engine is None or self.engine.owns(int(_number(state.get("pid"), -1)))
+            ):
                 if seen is None:
                     seen = state.get("updated")
                 elif state.get("updated") != seen:
@@ -157,6 +197,8 @@ class UnrealRenderer(Renderer):
         version = str(state.get("engine") or "")
         want = self.options.engine_version
         if want and not version.startswith(want):
+            if self.engine is not None:  # ours, and of no use: the next shot must not find it
+                self._drop_engine()
             raise ShotFailed(
                 f"the engine reports Unreal Engine {version or '(no version)'}; the dataset is made with {want}"
             )
@@ -189,7 +231,7 @@ class UnrealRenderer(Renderer):
                 return self._ready(now + min(o.stall_timeout, left))
             except (EngineUnavailable, EngineTimeout, ProtocolError):  # died between shots
                 self._drop_engine()
-        gpu = visible_gpu()
+        gpu = self.gpu if self.gpu is not None else visible_gpu()
         port = pick_port(o.port, gpu)
         box = logdir / f"engine-{port}" / "inbox"
         shutil.rmtree(box, ignore_errors=True)  # nothing of an earlier engine on this port
@@ -215,8 +257,10 @@ class UnrealRenderer(Renderer):
         if self.inbox is not None and self.options.endpoint:
             for old in self._shared:  # earlier shots of this worker: packed by now
                 shutil.rmtree(old, ignore_errors=True)
-            self._shared = [self.inbox / "work" / shot.shot_id]
-            return self.inbox / "work" / shot.shot_id / name
+            # <host>-<pid>: a worker killed mid-shot cannot clean up; the next one here does.
+            mine = self.inbox / "work" / f"{socket.gethostname()}-{os.getpid()}"
+            self._shared = [mine]
+            return mine / shot.shot_id / name
         return workdir / name
 
     def render_shot(self, shot, scene, clip, settings: RenderSettings, workdir, on_frame=None) -> list[Path]:
@@ -235,13 +279,20 @@ class UnrealRenderer(Renderer):
             self._ensure_engine(workdir.parent, deadline)
             t1 = time.perf_counter()
             assert self.inbox is not None
+            # Not taken by then, the job is stale: this worker gave up on it (or died), and the
+            # engine must not render it later.
+            spec["expires_at"] = round(time.time() + self.options.stall_timeout, 3)
+            spec["client"] = {"host": socket.gethostname(), "pid": os.getpid()}
+            spec["render"]["layer_stall_seconds"] = self.options.layer_stall_seconds
             job_file = inbox.submit(self.inbox, spec)
             record, reported = self._wait(spec, deadline, limit, on_frame, job_file)
         except ShotFailed:
             raise
-        except FAILURES as exc:
+        except BaseException as exc:
             self._abandon(spec["shot_id"], job_file)
-            raise ShotFailed(f"{type(exc).__name__}: {exc}") from None
+            if isinstance(exc, FAILURES):
+                raise ShotFailed(f"{type(exc).__name__}: {exc}") from None
+            raise
         for i in range(reported, shot.frame_count if on_frame is not None else 0):
             on_frame(i)  # frames finished between the last heartbeat looked at and the record
         self.shots_on_engine += 1
@@ -273,13 +324,14 @@ class UnrealRenderer(Renderer):
     def _abandon(self, shot_id: str, job_file: Path | None) -> None:
         """After a failure: our engine is stopped; an attached one gets its job withdrawn (not
         taken yet) or a cancel request, and the connection is dropped."""
-        if self.options.endpoint:
-            if job_file is not None and not inbox.withdraw(job_file) and self.inbox is not None:
-                inbox.cancel(self.inbox, shot_id)
-            if self.client is not None:
-                self.client.close()
-        else:
-            self._drop_engine()
+        with contextlib.suppress(Exception):  # never hide the failure that brought us here
+            if self.options.endpoint:
+                if job_file is not None and not inbox.withdraw(job_file) and self.inbox is not None:
+                    inbox.cancel(self.inbox, shot_id)
+                if self.client is not None:
+                    self.client.close()
+            else:
+                self._drop_engine()
 
     def _wait(
         self, spec: dict, deadline: float, limit: float | None, on_frame, job_file: Path
@@ -289,9 +341,11 @@ class UnrealRenderer(Renderer):
         o = self.options
         status_path, done_path = Path(spec["output"]["status"]), Path(spec["output"]["done"])
         n, layers = spec["frames"], len(spec["render"]["layers"])
+        fallback = inbox.fallback_record(job_file)  # where the engine reports if it cannot write ours
         beat, changed, reported = None, time.monotonic(), 0
+        frames_seen, grew = -1, time.monotonic()
         while True:
-            record = inbox.read_json(done_path)
+            record = inbox.read_json(done_path) or inbox.read_json(fallback)
             if record is not None:
                 if record.get("shot_id") != spec["shot_id"]:
                     raise ProtocolError(
@@ -302,10 +356,19 @@ class UnrealRenderer(Renderer):
             status = inbox.read_json(status_path) or {}
             if status.get("updated") is not None and status.get("updated") != beat:
                 beat, changed = status.get("updated"), now
-                full = max(0, int(status.get("frames_done", 0)) - (layers - 1) * n)
+                done = int(_number(status.get("frames_done")))
+                if done != frames_seen or status.get("state") != "rendering":
+                    frames_seen, grew = done, now
+                full = max(0, done - (layers - 1) * n)
                 while on_frame is not None and reported < min(full, n):
                     on_frame(reported)
                     reported += 1
+            # Ticking is not rendering: a layer that writes no frame for this long is stuck.
+            if status.get("state") == "rendering" and now - grew > o.layer_stall_seconds + o.stall_timeout:
+                raise EngineStalled(
+                    f"no frame written for {now - grew:.0f} s (layer {status.get('layer')}, "
+                    f"{frames_seen}/{n * layers} frames)"
+                )
             if self.engine is not None and not self.engine.alive():
                 raise EngineUnavailable(self.engine.exit_note())
             if self.client is not None and self.client.peer_closed():

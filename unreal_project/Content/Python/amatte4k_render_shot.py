@@ -3,7 +3,9 @@
 The client does not use this: it hands jobs over through the inbox folder (init_unreal.py,
 amatte4k/inbox.py). Both start the shot with amatte4k.shot.start_job, which returns at once;
 progress goes to the job's status file and the end to its completion record. A job that
-cannot be read has no paths to report to: its record goes to done.json beside job.json.
+cannot be read has no paths to report to: its record goes to <X>.done.json beside <X>.job.json
+(done.json beside a file of any other name), as do records that cannot be written to the job's
+output paths.
 """
 
 from __future__ import annotations

@@ -5,9 +5,11 @@ AM4K_INBOX names the folder). One engine per inbox. In that folder:
 
   <name>.job.json        the client's job (schema 1), written atomically: a temporary name that
                          does not end in .job.json (or starts with "."), then a rename
-  <name>.job.json.taken  the engine's claim: it renames the job file before reading it
-  <name>.done.json       the error record of a claimed job that cannot be read or has no
-                         absolute output.done (otherwise the record goes to output.done)
+  <name>.job.json.taken  the engine's claim: it renames the job file before reading it, and
+                         deletes it once the job's record is written
+  <name>.done.json       the fallback error record of a claimed job: one that cannot be read,
+                         has expired (expires_at in the past), or whose status or record cannot
+                         be written to its output paths (otherwise the record goes to output.done)
   engine.json            the engine's heartbeat, rewritten atomically every TICK_S
   cancel.json            the client's cancel request {"shot_id": X}; the engine deletes it
 
@@ -34,6 +36,7 @@ ENGINE_FILE = "engine.json"
 CANCEL_FILE = "cancel.json"
 TICK_S = 0.5  # the watcher acts at most this often; engine.json is rewritten each time
 CANCEL_REASON = "cancelled by the client"
+EXPIRED_REASON = "expired before it was taken"
 
 
 def split_command_line(line: str) -> list[str]:
@@ -96,6 +99,39 @@ def taken_name(job_name: str) -> str:
 def done_name(job_name: str) -> str:
     """Where the error record of an unreadable job goes: <name>.done.json."""
     return job_name[: -len(JOB_SUFFIX)] + DONE_SUFFIX
+
+
+def fallback_done_path(job_path: str) -> str:
+    """Where the fallback record of the job at `job_path` goes: <inbox>/<X>.done.json for
+    <X>.job.json (claimed or not), else done.json beside the file (a job started by hand)."""
+    folder, name = os.path.split(job_path)
+    if name.endswith(TAKEN_SUFFIX):
+        name = name[: -len(TAKEN_SUFFIX)]
+    return os.path.join(folder, done_name(name) if is_job_name(name) else "done.json")
+
+
+def expires_at(job: object) -> float | None:
+    """The job's "expires_at" (unix seconds); None when absent or null. ValueError otherwise."""
+    value = job.get("expires_at") if isinstance(job, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"'expires_at' must be unix seconds or null, got {value!r}")
+    return float(value)
+
+
+def is_expired(job: object, now: float) -> bool:
+    """True when the job's expires_at is in the past (ValueError for a bad expires_at)."""
+    deadline = expires_at(job)
+    return deadline is not None and deadline < now
+
+
+def client_of(job: object) -> str:
+    """ "host:pid" of the job's "client" ({"host": str, "pid": int}), for the log; "" if none."""
+    client = job.get("client") if isinstance(job, dict) else None
+    if not isinstance(client, dict):
+        return ""
+    return f"{client.get('host', '?')}:{client.get('pid', '?')}"
 
 
 def engine_record(pid: int, engine: str, shot_id: str | None, inbox: str, now: float) -> dict:

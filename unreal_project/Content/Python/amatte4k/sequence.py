@@ -12,6 +12,11 @@ import unreal
 from .scene import ShotActors
 from .sequence_plan import ShotPlan, TransformKey
 
+# Save the sequence to disk before rendering. Off: MRQ renders the unsaved in-memory asset
+# (UNCONFIRMED). If it must be saved, turn this on: the asset lies in the engine's own folder
+# (/Game/AlphaMatte4K/Sequences/<pid>/) and is deleted after the shot.
+SAVE_SEQUENCE = False
+
 
 def create_sequence(path: str) -> object:
     """A new, empty LevelSequence at `path` (an older one of that name is deleted first)."""
@@ -99,25 +104,55 @@ def add_camera_cut(seq: object, plan: ShotPlan, camera_binding: object) -> objec
     return sec
 
 
+def play_rate_value(current: object, rate: float) -> object:
+    """`rate` in the type of the params' current play_rate: a float up to 5.4; from 5.5 a
+    MovieSceneTimeWarpVariant (time-warp on skeletal sections), made by the SequencerScripting
+    library's make_time_warp, else by the variant's own set_fixed_play_rate (5.7 docs)."""
+    if isinstance(current, (int, float)) and not isinstance(current, bool):
+        return float(rate)
+    library = getattr(unreal, "MovieSceneTimeWarpExtensions", None)
+    make = getattr(library, "make_time_warp", None)
+    if make is not None:
+        return make(float(rate))
+    set_rate = getattr(current, "set_fixed_play_rate", None)
+    if set_rate is not None:
+        set_rate(float(rate))
+        return current
+    raise RuntimeError(f"cannot set a play rate of type {type(current).__name__}")
+
+
 def _anim_section(
-    track: object, anim: object, frames: tuple[int, int], offset: int, play_rate: float
+    track: object, anim: object, frames: tuple[int, int], offsets: tuple[int, int], play_rate: float
 ) -> object:
-    """One skeletal-animation section of `anim` over `frames`, starting `offset` ticks into it."""
+    """One skeletal-animation section of `anim` over `frames`, trimmed by (start, end) offsets
+    in ticks."""
     sec = track.add_section()
     sec.set_range(*frames)
     params = sec.get_editor_property("params")
     params.set_editor_property("animation", anim)
-    params.set_editor_property("start_frame_offset", unreal.FrameNumber(offset))
-    params.set_editor_property("play_rate", play_rate)
+    params.set_editor_property("start_frame_offset", unreal.FrameNumber(offsets[0]))
+    params.set_editor_property("end_frame_offset", unreal.FrameNumber(offsets[1]))
+    params.set_editor_property(
+        "play_rate", play_rate_value(params.get_editor_property("play_rate"), play_rate)
+    )
     sec.set_editor_property("params", params)
     return sec
+
+
+def clip_length(anim: object) -> float:
+    """The clip's length in seconds at play rate 1."""
+    get_length = getattr(anim, "get_play_length", None)
+    if get_length is not None:
+        return float(get_length())
+    return float(unreal.AnimationLibrary.get_sequence_length(anim))
 
 
 def bind_character(seq: object, plan: ShotPlan, character: object, body: object) -> object:
     """Possess the character: root transform keys on the actor, and the clip on its Body
     component (in place: root motion comes from the transform keys). When the clip section
-    starts after the warm-up, a hold section before it shows the clip's first pose (same offset,
-    play rate 0: UNCONFIRMED that Sequencer holds the pose so). Returns the clip section."""
+    starts after the warm-up, a hold section before it shows the clip's first pose: rate 1 on
+    a clip trimmed to one tick at the clip section's start offset (AnimPlan.hold_offsets; no
+    fixed-frame time-warp is exposed to Python). Returns the clip section."""
     binding = seq.add_possessable(character)
     key_transform(binding, plan.character_keys, plan.section)
     anim = unreal.EditorAssetLibrary.load_asset(plan.anim.asset)
@@ -128,18 +163,23 @@ def bind_character(seq: object, plan: ShotPlan, character: object, body: object)
     track = body_binding.add_track(unreal.MovieSceneSkeletalAnimationTrack)
     tick = seq.get_tick_resolution()
     offset = plan.anim.start_frame_offset(tick.numerator, tick.denominator)
-    sec = _anim_section(track, anim, (plan.anim.start, plan.anim.end), offset, plan.anim.play_rate)
+    sec = _anim_section(track, anim, (plan.anim.start, plan.anim.end), (offset, 0), plan.anim.play_rate)
     if plan.anim.hold is not None:
-        _anim_section(track, anim, plan.anim.hold, offset, 0.0)
+        hold = plan.anim.hold_offsets(clip_length(anim), tick.numerator, tick.denominator)
+        _anim_section(track, anim, plan.anim.hold, hold, 1.0)
     return sec
 
 
 def build(plan: ShotPlan, actors: ShotActors) -> object:
-    """Create, key and save the shot's LevelSequence; returns it."""
+    """Create and key the shot's LevelSequence; returns it. It is saved only when
+    SAVE_SEQUENCE is set: MRQ's PIE executor runs in this editor and resolves the job's soft
+    path to the asset in memory (UNCONFIRMED, first-use check 19), so nothing is written to the
+    Content folder that every editor of the node shares."""
     seq = create_sequence(plan.sequence_path)
     set_timing(seq, plan)
     camera_binding = bind_camera(seq, plan, actors.camera)
     add_camera_cut(seq, plan, camera_binding)
     bind_character(seq, plan, actors.character, actors.body)
-    unreal.EditorAssetLibrary.save_loaded_asset(seq, False)
+    if SAVE_SEQUENCE:
+        unreal.EditorAssetLibrary.save_loaded_asset(seq, False)
     return seq

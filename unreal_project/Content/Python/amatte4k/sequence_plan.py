@@ -19,10 +19,13 @@ LAYERS = ("rgb", "matte", "plate")
 # every layer sets the flags it needs, but matte renders last so that a layer left half set
 # by a failure can only spoil the last render.
 RENDER_ORDER = ("rgb", "plate", "matte")
-SEQUENCE_FOLDER = "/Game/AlphaMatte4K/Sequences"
+SEQUENCE_FOLDER = "/Game/AlphaMatte4K/Sequences"  # + /<engine pid>/: one folder per editor
 # Frames rendered at frame 0 and discarded, to give temporal effects (Lumen, grooms) a
 # history; each one costs a full render, so at most this many.
 RENDER_WARMUP_MAX = 8
+# render.layer_stall_seconds (optional): a layer that writes no new EXR file for this long is
+# cancelled (first frames include warm-up and shader compilation, so the default is generous)
+LAYER_STALL_DEFAULT_S = 900.0
 _EPS = 1e-9
 
 
@@ -56,7 +59,7 @@ class AnimPlan:
     The clip time (seconds) at sequence frame f is start_offset_s + (f - start) / fps * play_rate,
     which is the job's start_seconds at frame 0. When the section starts after the warm-up
     (hold_from < start), a hold section over [hold_from, start) shows the clip at
-    start_offset_s (the first pose, play rate 0), so that the warm-up sees a posed body."""
+    start_offset_s (the first pose), so that the warm-up sees a posed body: see hold_offsets."""
 
     asset: str
     start: int
@@ -76,6 +79,26 @@ class AnimPlan:
         """start_offset_s in ticks of the movie scene's tick resolution (num/den ticks per second):
         Sequencer measures a section's StartFrameOffset in that resolution, not in clip frames."""
         return round(self.start_offset_s * tick_numerator / tick_denominator)
+
+    def hold_offsets(
+        self, clip_length_s: float, tick_numerator: int, tick_denominator: int = 1
+    ) -> tuple[int, int]:
+        """(start_frame_offset, end_frame_offset) in ticks of the hold section.
+
+        Sequencer treats a play rate near 0 as 1, so a rate-0 section would play the clip. The
+        hold section plays at rate 1 instead, with the clip trimmed at both ends to a looped
+        length of one tick (clip length - start - end offsets): Sequencer wraps the clip time
+        into that tick, so the pose stays at the start offset, which is the clip section's.
+        ValueError when the clip ends before the start offset (nothing is left to hold)."""
+        start = self.start_frame_offset(tick_numerator, tick_denominator)
+        clip_ticks = round(clip_length_s * tick_numerator / tick_denominator)
+        end = clip_ticks - start - 1
+        if end < 0:
+            raise ValueError(
+                f"animation {self.asset} is {clip_length_s:.4f} s long, shorter than its start "
+                f"offset {self.start_offset_s:.4f} s"
+            )
+        return start, end
 
 
 @dataclass(frozen=True)
@@ -132,6 +155,7 @@ class ShotPlan:
     mrq: MrqSettings
     status_path: str
     done_path: str
+    layer_stall_s: float = LAYER_STALL_DEFAULT_S  # no new EXR for this long: the layer is cancelled
 
     @property
     def frames_total(self) -> int:
@@ -339,8 +363,24 @@ def mrq_settings(job: dict, frames: int, warmup: int) -> MrqSettings:
     )
 
 
-def build_plan(job: dict) -> ShotPlan:
-    """Validate a schema-1 job dict and plan the shot; JobError (one line) on any bad value."""
+def _layer_stall(job: dict) -> float:
+    """render.layer_stall_seconds: a positive number; absent or null means the default."""
+    render = job.get("render")
+    if not isinstance(render, dict) or render.get("layer_stall_seconds") is None:
+        return LAYER_STALL_DEFAULT_S
+    return _number(job, "render.layer_stall_seconds", positive=True)
+
+
+def sequence_path(shot_id: str, owner: str = "") -> str:
+    """The shot's LevelSequence asset: under the engine's own folder when `owner` (its pid) is
+    given, so editors sharing the project folder never touch each other's sequences."""
+    folder = f"{SEQUENCE_FOLDER}/{owner}" if owner else SEQUENCE_FOLDER
+    return f"{folder}/LS_{shot_id}"
+
+
+def build_plan(job: dict, owner: str = "") -> ShotPlan:
+    """Validate a schema-1 job dict and plan the shot; JobError (one line) on any bad value.
+    `owner` names the engine's sequence folder (see sequence_path)."""
     if not isinstance(job, dict):
         raise JobError("job must be a JSON object")
     if job.get("schema") != SCHEMA:
@@ -363,7 +403,7 @@ def build_plan(job: dict) -> ShotPlan:
         map_path=_asset_path(job, "map"),
         blueprint=_asset_path(job, "character.blueprint"),
         character_id=str(_get(job, "character.id")),
-        sequence_path=f"{SEQUENCE_FOLDER}/LS_{shot_id}",
+        sequence_path=sequence_path(shot_id, owner),
         fps=fps,
         frames=frames,
         warmup_frames=warmup,
@@ -381,4 +421,5 @@ def build_plan(job: dict) -> ShotPlan:
         mrq=mrq_settings(job, frames, warmup),
         status_path=_abs_path(job, "output.status"),
         done_path=_abs_path(job, "output.done"),
+        layer_stall_s=_layer_stall(job),
     )

@@ -20,16 +20,39 @@ def one_line(text: object, limit: int = 400) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+class ReasonError(RuntimeError):
+    """An error whose message is already the whole one-line reason (no type prefix)."""
+
+
+def reason_of(exc: BaseException) -> str:
+    """The one-line reason of an exception: `Type: message`, or the message of a ReasonError."""
+    if isinstance(exc, ReasonError):
+        return one_line(str(exc))
+    return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def cannot_write(path: str, exc: OSError) -> str:
+    """`cannot write <path>: <why>`, e.g. `cannot write /o/status.json: Permission denied`."""
+    return one_line(f"cannot write {path}: {exc.strerror or exc}")
+
+
 def write_json_atomic(path: str, record: dict) -> None:
     """Replace `path` with `record` as JSON; creates the folder if needed."""
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def status_record(
