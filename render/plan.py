@@ -181,6 +181,8 @@ def plan_split(cfg: DatasetConfig, scenes: list[str]) -> Split:
 
 
 SLOWEST = 0.7  # a captured clip plays no slower than this to fit its range
+SPEEDS = (0.85, 1.15)  # playback speeds drawn per shot
+PROCEDURAL_WINDOW = 10.0  # s: a shot starts this early at most in a (periodic) procedural clip
 
 
 def _window(clip: dict, u: float, frames: int, fps: int, speed: float) -> tuple[float, float]:
@@ -191,7 +193,7 @@ def _window(clip: dict, u: float, frames: int, fps: int, speed: float) -> tuple[
     longer still. The motion-blur guard frames (-1 and N) fall inside the clip too: an engine
     that plays a clip asset (Unreal's Sequencer) has no pose outside it."""
     if "duration" not in clip:
-        return max(_r(10 * u), _up(speed / fps)), speed
+        return max(_r(PROCEDURAL_WINDOW * u), _up(speed / fps)), speed
     span = (frames + 1) / fps  # frames -1 .. N
     if span * speed > clip["duration"]:
         speed = _r(max(SLOWEST, clip["duration"] / span) if span > 0 else speed)
@@ -202,6 +204,16 @@ def _window(clip: dict, u: float, frames: int, fps: int, speed: float) -> tuple[
 def _up(x: float, nd: int = 4) -> float:
     """``x`` rounded up at ``nd`` decimals (a start never before the first allowed time)."""
     return math.ceil(round(x * 10**nd, 6)) / 10**nd
+
+
+def clip_seconds(clip: dict, cfg: DatasetConfig) -> float:
+    """How far into ``clip`` (s, its own timeline) any shot of ``cfg`` can reach, guard frames
+    included: what an engine that plays baked clips (render.backends.blender.clip_export) needs."""
+    longest = (math.ceil(cfg.frames * (1 + cfg.frames_jitter)) + 1) / cfg.fps
+    if "duration" not in clip:
+        return PROCEDURAL_WINDOW + SPEEDS[1] * longest + 0.5
+    first, last = (float(f) / float(clip["fps"]) for f in clip["frames"])
+    return first + max(last - first, SLOWEST * longest) + 0.1
 
 
 def plan_shots(
@@ -242,7 +254,7 @@ def plan_shots(
         jitter = rng.uniform(-1, 1) * cfg.frames_jitter
         frames = max(1, round(cfg.frames * (1 + jitter)))
         clip = clip_names[int(rng.integers(len(clip_names)))]
-        u, speed = rng.uniform(0, 1), _r(rng.uniform(0.85, 1.15))
+        u, speed = rng.uniform(0, 1), _r(rng.uniform(*SPEEDS))
         start, speed = _window(clips[clip] if isinstance(clips, Mapping) else {}, u, frames, cfg.fps, speed)
         animation = AnimationSpec(
             clip=clip,

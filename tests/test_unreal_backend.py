@@ -633,3 +633,39 @@ def test_a_job_left_behind_by_a_dead_worker_expires_instead_of_rendering(plan, t
         r.close()
     job = srv.jobs[0]
     assert t + 29 < job["expires_at"] < time.time() + 31 and job["client"]["pid"] == os.getpid()
+
+
+def test_baked_clips_reach_as_far_as_any_shot_plays_them():
+    """clip_export bakes each clip to render.plan.clip_seconds: every shot of the plan, guard
+    frame N included, ends inside the baked asset (Sequencer would loop past its end)."""
+    from render.plan import clip_seconds
+
+    cfg = load_config(None, {"cams": 200})
+    scenes = [s["name"] for s in load_scenes(cfg.scene_catalog_path())]
+    clips = load_clips(cfg.clip_catalog_path())
+    worst = min(
+        clip_seconds(clips[s.animation.clip], cfg)
+        - (s.animation.start + s.frame_count * s.animation.speed / s.fps)
+        for s in plan_shots(cfg, scenes, clips)
+    )
+    assert worst >= 0.0, worst
+    longer = load_config(None, {"frames": 260})  # longer shots: longer bakes
+    assert clip_seconds(clips["wave"], longer) > clip_seconds(clips["wave"], cfg) + 4.0
+
+
+def test_shared_folders_of_dead_workers_are_removed(box):
+    """Attached, a worker's frames live in the shared inbox under <host>-<pid>; a worker killed
+    mid-shot cannot remove them, the next worker on that host does (never a live one's)."""
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    dead = Path(box) / "work" / f"{host}-{gone.pid}" / "shot00001" / "attempt-x"
+    live = Path(box) / "work" / f"{host}-{os.getpid()}" / "shot00002"
+    other = Path(box) / "work" / f"another-host-{gone.pid}"
+    for p in (dead, live, other):
+        p.mkdir(parents=True)
+    UnrealRenderer({"endpoint": "127.0.0.1:9", "inbox": box})
+    assert not dead.parent.parent.exists() and live.exists() and other.exists()

@@ -495,6 +495,19 @@ def test_sequence_hold_section_shows_the_first_pose_before_a_late_clip(stub, tmp
     assert len(seq.bindings[3].tracks[0].sections) == 1  # the clip covers the warm-up itself
 
 
+def test_a_clip_asset_shorter_than_the_shot_is_refused(stub, tmp_path, monkeypatch):
+    """Sequencer loops a section past its asset's end: the shot must fail, not wrap around."""
+    job = make_job(tmp_path, frames=3, warmup=4)
+    need = 3.25 + 4 / 30 * 0.85  # the clip time at the section's end, frame N + 1 = 4
+    plan_mod = importlib.import_module("amatte4k.sequence_plan")
+    assert abs(plan_mod.build_plan(job).anim.needs_seconds(30) - need) < 1e-9
+    monkeypatch.setattr(stub.AnimSequenceBase, "STUB_LENGTH_S", need - 0.01)
+    with pytest.raises(RuntimeError, match=rf"lasts {need - 0.01:.2f} s; the shot plays it to {need:.2f} s"):
+        _build_job(stub, job)
+    monkeypatch.setattr(stub.AnimSequenceBase, "STUB_LENGTH_S", need)
+    _build_job(stub, job)
+
+
 def test_play_rate_is_set_in_the_engines_type(stub, tmp_path):
     sequence = importlib.import_module("amatte4k.sequence")
     assert sequence.play_rate_value(1.0, 0.85) == 0.85  # 5.4

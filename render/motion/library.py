@@ -134,7 +134,7 @@ def describe(
     duration = (last - first) / src.fps
     if duration < shortest:
         raise MotionError(
-            f"{path}: {duration:.1f} s of motion, under the {shortest:.1f} s a 150-frame shot needs "
+            f"{path}: {duration:.2f} s of motion, under the {shortest:.2f} s a 150-frame shot needs "
             f"at the slowest playback (clips are not looped)"
         )
     clip.update(

@@ -15,7 +15,6 @@ while the hips keep their height over the ground (crouches, jumps, lying down). 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import bpy
@@ -34,23 +33,16 @@ from render.camera import CameraSpec
 from render.motion import library
 from render.people.identities import identity
 from render.plan import AnimationSpec, ShotSpec
-from render.timeline import captured, frame_states
+from render.timeline import frame_states
 
 
 def seconds(clip: dict, cfg=None) -> float:
-    """How much of the clip to bake: as far as any shot of ``cfg`` (a DatasetConfig; default:
-    the package defaults) can reach, guard frames included. A shot starts in a procedural clip's
-    first 10 s, in a captured clip's catalog range; the longest lasts frames × (1 + jitter)
-    frames at the fastest speed (1.15), or, slowed down to fit a captured range, the range."""
+    """How much of the clip to bake: as far as any shot of ``cfg`` (default: the package
+    defaults) can reach (:func:`render.plan.clip_seconds`)."""
     from render.config import load_config
-    from render.plan import SLOWEST
+    from render.plan import clip_seconds
 
-    cfg = cfg or load_config()
-    longest = (math.ceil(cfg.frames * (1 + cfg.frames_jitter)) + 1) / cfg.fps
-    if not captured(clip):
-        return 10.0 + 1.15 * longest + 0.5
-    first, last = (float(f) / float(clip["fps"]) for f in clip["frames"])
-    return first + max(last - first, SLOWEST * longest) + 0.1
+    return clip_seconds(clip, cfg or load_config())
 
 
 def _shot(clip_id: str, frames: int, fps: int, character_index: int) -> ShotSpec:

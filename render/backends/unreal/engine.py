@@ -83,11 +83,12 @@ class _Launcher:
 
     def __init__(self) -> None:
         self._jobs: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
         threading.Thread(target=self._run, name="unreal-launcher", daemon=True).start()
 
     def _run(self) -> None:
         while True:
-            argv, log, done = self._jobs.get()
+            argv, log, done, abandoned = self._jobs.get()
             try:
                 with open(log, "ab") as out:
                     proc = subprocess.Popen(
@@ -98,17 +99,31 @@ class _Launcher:
                         start_new_session=True,
                         preexec_fn=_die_with_parent,
                     )
-                done.put(proc)
+                with self._lock:
+                    if abandoned.is_set():  # the caller gave up waiting: nobody will own it
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                        continue
+                    done.put(proc)
             except BaseException as exc:  # any failure goes back to the caller; the thread lives on
                 done.put(exc)
 
     def popen(self, argv: list[str], log: Path, timeout: float = 60.0) -> subprocess.Popen:
         done: queue.Queue = queue.Queue()
-        self._jobs.put((argv, log, done))
+        abandoned = threading.Event()
+        self._jobs.put((argv, log, done, abandoned))
         try:
             result = done.get(timeout=timeout)
         except queue.Empty:
-            raise OSError(f"the launcher thread did not start the engine within {timeout:.0f} s") from None
+            with self._lock:
+                abandoned.set()
+                try:  # started in the meantime: ours after all
+                    result = done.get_nowait()
+                except queue.Empty:
+                    raise OSError(
+                        f"the launcher thread did not start the engine within {timeout:.0f} s"
+                    ) from None
         if isinstance(result, BaseException):
             raise result
         return result

@@ -2,7 +2,7 @@
 inbox.py and unreal_project/README.md). UnrealCV cannot hand a job over in the editor (its
 console command needs a game world), so jobs travel as files:
 
-- the engine, started with ``-AM4KInbox=DIR``, rewrites ``DIR/engine.json`` about every second
+- the engine, started with ``-AM4KInbox=DIR``, rewrites ``DIR/engine.json`` every 0.5 s
   (pid, engine version, idle or busy with which shot, ``updated``);
 - a job is the job JSON written as ``DIR/<shot>-<nonce>.job.json``; an idle engine claims the
   first by name by renaming it ``….job.json.taken`` and reports through the job's status and

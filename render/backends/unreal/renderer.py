@@ -18,6 +18,7 @@ never be taken for the next shot's.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import socket
@@ -100,9 +101,10 @@ FAILURES = (
 def _number(value, default: float = 0.0) -> float:
     """A heartbeat field as a number (an engine's file is not trusted to be well formed)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return default
+    return number if math.isfinite(number) else default
 
 
 class UnrealRenderer(Renderer):
@@ -194,6 +196,14 @@ class UnrealRenderer(Renderer):
                     f"no heartbeat in {self.inbox / inbox.ENGINE} (is the engine's inbox this folder?)"
                 )
             time.sleep(min(self.options.poll_seconds, 0.5))
+        # Jobs expire by the engine's clock (expires_at is written with ours): clocks must agree.
+        skew = time.time() - _number(state.get("updated"), time.time())
+        if abs(skew) > max(60.0, self.options.stall_timeout / 2):
+            if self.engine is not None:
+                self._drop_engine()
+            raise ShotFailed(
+                f"the engine's clock is {-skew:+.0f} s off this machine's (jobs would expire wrongly)"
+            )
         version = str(state.get("engine") or "")
         want = self.options.engine_version
         if want and not version.startswith(want):
@@ -257,6 +267,7 @@ class UnrealRenderer(Renderer):
         if self.inbox is not None and self.options.endpoint:
             for old in self._shared:  # earlier shots of this worker: packed by now
                 shutil.rmtree(old, ignore_errors=True)
+            _remove_dead_shared(self.inbox / "work")  # and those of workers killed before us
             # <host>-<pid>: a worker killed mid-shot cannot clean up; the next one here does.
             mine = self.inbox / "work" / f"{socket.gethostname()}-{os.getpid()}"
             self._shared = [mine]
@@ -343,10 +354,11 @@ class UnrealRenderer(Renderer):
         n, layers = spec["frames"], len(spec["render"]["layers"])
         fallback = inbox.fallback_record(job_file)  # where the engine reports if it cannot write ours
         beat, changed, reported = None, time.monotonic(), 0
-        frames_seen, grew = -1, time.monotonic()
+        frames_seen, grew, layer_seen = -1, time.monotonic(), None
         while True:
             record = inbox.read_json(done_path) or inbox.read_json(fallback)
             if record is not None:
+                fallback.unlink(missing_ok=True)
                 if record.get("shot_id") != spec["shot_id"]:
                     raise ProtocolError(
                         f"completion record of shot {record.get('shot_id')!r}, expected {spec['shot_id']}"
@@ -357,8 +369,12 @@ class UnrealRenderer(Renderer):
             if status.get("updated") is not None and status.get("updated") != beat:
                 beat, changed = status.get("updated"), now
                 done = int(_number(status.get("frames_done")))
-                if done != frames_seen or status.get("state") != "rendering":
-                    frames_seen, grew = done, now
+                if (
+                    done != frames_seen
+                    or status.get("state") != "rendering"
+                    or status.get("layer") != layer_seen
+                ):
+                    frames_seen, grew, layer_seen = done, now, status.get("layer")
                 full = max(0, done - (layers - 1) * n)
                 while on_frame is not None and reported < min(full, n):
                     on_frame(reported)

@@ -158,6 +158,12 @@ def bind_character(seq: object, plan: ShotPlan, character: object, body: object)
     anim = unreal.EditorAssetLibrary.load_asset(plan.anim.asset)
     if anim is None:
         raise RuntimeError(f"animation {plan.anim.asset} not found")
+    need, have = plan.anim.needs_seconds(plan.fps), clip_length(anim)
+    if have + 1e-3 < need:  # Sequencer would loop back to the clip's start mid-shot
+        raise RuntimeError(
+            f"animation {plan.anim.asset} lasts {have:.2f} s; the shot plays it to {need:.2f} s "
+            "(bake the clips with clip_export --config of this dataset)"
+        )
     body_binding = seq.add_possessable(body)
     body_binding.set_parent(binding)
     track = body_binding.add_track(unreal.MovieSceneSkeletalAnimationTrack)

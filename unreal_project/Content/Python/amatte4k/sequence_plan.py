@@ -75,6 +75,11 @@ class AnimPlan:
             return None
         return (self.hold_from, self.start)
 
+    def needs_seconds(self, fps: int) -> float:
+        """The clip time (s) the section reaches at its end: the asset must last this long, or
+        Sequencer wraps the clip around mid-shot."""
+        return self.start_offset_s + (self.end - self.start) / fps * self.play_rate
+
     def start_frame_offset(self, tick_numerator: int, tick_denominator: int = 1) -> int:
         """start_offset_s in ticks of the movie scene's tick resolution (num/den ticks per second):
         Sequencer measures a section's StartFrameOffset in that resolution, not in clip frames."""
