@@ -411,6 +411,8 @@ def _check_ranges(cfg: DatasetConfig) -> None:
     if cfg.backend not in BACKENDS:
         raise ConfigError(f"backend {cfg.backend!r}: choose from {', '.join(BACKENDS)}")
     u = cfg.unreal
+    if cfg.backend == "unreal" and cfg.scratch is not None and " " in cfg.scratch:
+        raise ConfigError(f"scratch {cfg.scratch!r}: backend unreal hands the engine paths without spaces")
     if cfg.backend == "unreal" and cfg.motion_blur and u.temporal_samples < 2:
         raise ConfigError(
             "unreal.temporal_samples: motion blur needs at least 2 (its sub-frames make the blur)"

@@ -14,14 +14,13 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import shutil
-import socket
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from render import procdirs
 from render.backends.base import RenderSettings
 from render.config import DatasetConfig
 from render.manifest import build_index, load_shot_records, read_shot_record, write_failure
@@ -70,8 +69,8 @@ class ShotWorker:
         # Engine output of the shot in progress: on this node's disk, not the shared storage, in
         # a folder of this process; folders of dead processes of this host are removed.
         root = scratch_root(scratch, scratch_name)
-        self.work_root = root / f"{socket.gethostname()}-{os.getpid()}"
-        _remove_dead_work(root)
+        self.work_root = root / procdirs.own_name()
+        procdirs.remove_dead(root)
 
     def ready(self) -> int:
         return os.getpid()
@@ -107,26 +106,6 @@ def _ray_gpu() -> int | None:
         return None
     ids = [str(i) for i in ray.get_gpu_ids()]
     return int(ids[0]) if ids and ids[0].isdigit() else None
-
-
-def _remove_dead_work(root: Path) -> None:
-    """Remove ``root/<this host>-<pid>`` folders whose process is gone (a worker killed at its
-    deadline or with its node cannot clean up after itself)."""
-    host = socket.gethostname()
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return
-    for p in entries:
-        name, _, pid = p.name.rpartition("-")
-        if name != host or not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(p, ignore_errors=True)
-        except PermissionError:
-            pass
 
 
 def _short_error(exc: BaseException) -> str:

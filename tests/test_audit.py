@@ -19,6 +19,7 @@ from render.audit.__main__ import main as audit_main
 from render.lowres import shrink
 from render.manifest import build_index
 from render.shards import sha256_file
+from tests.cli_helpers import run_audit as audit
 
 SHOT = "shot00000"
 
@@ -29,27 +30,6 @@ def dataset(rendered_manifests, tmp_path) -> Path:
     root = tmp_path / "copy"
     shutil.copytree(rendered_manifests.parent, root, ignore=shutil.ignore_patterns("audit.*"))
     return root / rendered_manifests.name
-
-
-def audit(manifests: Path, *args: str) -> tuple[int, dict, str]:
-    """Run the CLI in-process; (exit code, the JSON summary, stderr)."""
-    out = manifests.parent / "out"
-    r = CliRunner().invoke(
-        audit_main,
-        [
-            str(manifests),
-            "--workers",
-            "1",
-            "--quiet",
-            "--report",
-            str(out / "a.html"),
-            "--json",
-            str(out / "a.json"),
-            *args,
-        ],
-    )
-    assert r.exception is None or isinstance(r.exception, SystemExit), r.output
-    return r.exit_code, json.loads((out / "a.json").read_text()), r.stderr
 
 
 def found(summary: dict, check: str) -> list[dict]:

@@ -48,40 +48,21 @@ def test_a_baked_clip_reads_back_as_keyed_and_in_place(tmp_path, name):
     assert np.allclose(hips[:, 2] - hips[0, 2], want - want[0], atol=0.02)
 
 
-def test_the_command_writes_files_and_the_clip_map(tmp_path):
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "render.backends.blender.clip_export",
-            "--out",
-            str(tmp_path),
-            "--clips",
-            "idle",
-            "--max-seconds",
-            "0.5",
-        ],
+def _export(out, *args: str) -> subprocess.CompletedProcess:
+    """``python -m render.backends.blender.clip_export --out OUT ARGS`` from the repository."""
+    return subprocess.run(
+        [sys.executable, "-m", "render.backends.blender.clip_export", "--out", str(out), *args],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
         timeout=300,
     )
+
+
+def test_the_command_writes_files_and_the_clip_map(tmp_path):
+    r = _export(tmp_path, "--clips", "idle", "--max-seconds", "0.5")
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path / "clips.json").read_text()) == {"idle": "idle.fbx"}
     assert (tmp_path / "idle.fbx").stat().st_size > 100_000
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "render.backends.blender.clip_export",
-            "--out",
-            str(tmp_path),
-            "--clips",
-            "moonwalk",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=300,
-    )
+    bad = _export(tmp_path, "--clips", "moonwalk")
     assert bad.returncode != 0 and "unknown clip 'moonwalk'" in bad.stderr

@@ -159,8 +159,8 @@ def _unreal_attributes(tree: ast.AST) -> set[str]:
 
 
 def _literal_property_names(tree: ast.AST) -> set[str]:
-    """Names given literally to set/get_editor_property, as keys of a dict passed to a `_set`
-    helper, as keys of a dict iterated with .items(), or as the first item of (name, value)
+    """Names given literally to set/get_editor_property, as keys of a dict passed to
+    `set_props`, as keys of a dict iterated with .items(), or as the first item of (name, value)
     pairs iterated by a loop whose body calls set_editor_property."""
     names: set[str] = set()
     for n in ast.walk(tree):
@@ -172,7 +172,7 @@ def _literal_property_names(tree: ast.AST) -> set[str]:
                 names.add(n.args[0].value)
         if (
             isinstance(func, ast.Name)
-            and func.id == "_set"
+            and func.id == "set_props"
             and len(n.args) == 2
             and isinstance(n.args[1], ast.Dict)
         ):
@@ -940,7 +940,9 @@ def test_inbox_cancel_stops_the_running_shot(stub, tmp_path, monkeypatch):
     )
 
 
-def test_inbox_cancel_ends_the_shot_when_the_executor_never_reports(stub, tmp_path, monkeypatch):
+def _cancel_running(stub, tmp_path: Path):
+    """An editor watching an inbox, its shot s00012 running, then cancelled by the client:
+    (inbox, job, watcher)."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     job = _inbox_job(tmp_path, inbox, "s00012", "s00012")
@@ -949,6 +951,11 @@ def test_inbox_cancel_ends_the_shot_when_the_executor_never_reports(stub, tmp_pa
     watcher.tick(0.016)
     (inbox / "cancel.json").write_text('{"shot_id": "s00012"}')
     watcher.tick(0.016)
+    return inbox, job, watcher
+
+
+def test_inbox_cancel_ends_the_shot_when_the_executor_never_reports(stub, tmp_path, monkeypatch):
+    inbox, job, watcher = _cancel_running(stub, tmp_path)
     assert not Path(job["output"]["done"]).exists()
     monkeypatch.setattr(importlib.import_module("amatte4k.queue"), "CANCEL_GRACE_S", 0.0)
     (chain_tick,) = [fn for handle, fn in stub.stub_ticks().items() if handle is not watcher.handle]
@@ -963,14 +970,7 @@ def test_inbox_cancel_ends_the_shot_when_the_executor_never_reports(stub, tmp_pa
 
 def test_inbox_cancel_without_cancel_all_jobs_ends_at_once(stub, tmp_path, monkeypatch):
     monkeypatch.delattr(stub.MoviePipelineExecutorBase, "cancel_all_jobs")
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    job = _inbox_job(tmp_path, inbox, "s00012", "s00012")
-    watcher = _start_editor(stub, inbox).WATCHER
-    watcher.throttle.interval = 0.0
-    watcher.tick(0.016)
-    (inbox / "cancel.json").write_text('{"shot_id": "s00012"}')
-    watcher.tick(0.016)
+    inbox, job, _ = _cancel_running(stub, tmp_path)
     assert json.loads(Path(job["output"]["done"]).read_text())["reason"] == "cancelled by the client"
     assert _engine(inbox)["state"] == "idle"
 

@@ -488,9 +488,8 @@ def _status(job: dict, state: str, layer: str | None, done: int) -> dict:
 
 
 def _write_json(path: str, obj: dict) -> None:
-    tmp = f"{path}.tmp"
-    Path(tmp).write_text(json.dumps(obj))
-    os.replace(tmp, path)
+    """As the engine writes every file it reports through (amatte4k/status.py)."""
+    _ue("status").write_json_atomic(path, obj)
 
 
 def figure(job: dict, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -99,7 +99,9 @@ class EnumBase:
         return f"<{type(self).__name__}.{self.name}: {self.value}>"
 
 
-def _enum(cls: type, *members: str) -> type:
+def _enum(name: str, *members: str) -> type:
+    """A UE enum class ``name`` with ``members`` as its values, in order."""
+    cls = type(name, (EnumBase,), {})
     for value, member in enumerate(members):
         setattr(cls, member, cls(member, value))
     return cls
@@ -189,74 +191,38 @@ class MovieSceneObjectBindingID(StructBase):
 # ---------------------------------------------------------------- enums
 
 
-class AntiAliasingMethod(EnumBase):
-    pass
+AntiAliasingMethod = _enum(
+    "AntiAliasingMethod", "AAM_NONE", "AAM_FXAA", "AAM_TEMPORAL_AA", "AAM_MSAA", "AAM_TSR"
+)
 
 
-_enum(AntiAliasingMethod, "AAM_NONE", "AAM_FXAA", "AAM_TEMPORAL_AA", "AAM_MSAA", "AAM_TSR")
+EXRCompressionFormat = _enum("EXRCompressionFormat", "NONE", "PIZ", "ZIP", "DWAA", "DWAB")
 
 
-class EXRCompressionFormat(EnumBase):
-    pass
+MoviePipelineShutterTiming = _enum("MoviePipelineShutterTiming", "FRAME_OPEN", "FRAME_CENTER", "FRAME_CLOSE")
 
 
-_enum(EXRCompressionFormat, "NONE", "PIZ", "ZIP", "DWAA", "DWAB")
+MovieSceneKeyInterpolation = _enum(
+    "MovieSceneKeyInterpolation", "AUTO", "USER", "BREAK", "LINEAR", "CONSTANT"
+)
 
 
-class MoviePipelineShutterTiming(EnumBase):
-    pass
+AutoExposureMethod = _enum("AutoExposureMethod", "AEM_HISTOGRAM", "AEM_BASIC", "AEM_MANUAL")
 
 
-_enum(MoviePipelineShutterTiming, "FRAME_OPEN", "FRAME_CENTER", "FRAME_CLOSE")
+CameraFocusMethod = _enum("CameraFocusMethod", "DO_NOT_OVERRIDE", "MANUAL", "TRACKING", "DISABLE")
 
 
-class MovieSceneKeyInterpolation(EnumBase):
-    pass
+FBXImportType = _enum("FBXImportType", "FBXIT_STATIC_MESH", "FBXIT_SKELETAL_MESH", "FBXIT_ANIMATION")
 
 
-_enum(MovieSceneKeyInterpolation, "AUTO", "USER", "BREAK", "LINEAR", "CONSTANT")
+RetargetSourceOrTarget = _enum("RetargetSourceOrTarget", "SOURCE", "TARGET")
 
 
-class AutoExposureMethod(EnumBase):
-    pass
+AutoMapChainType = _enum("AutoMapChainType", "EXACT", "FUZZY", "CLEAR")
 
 
-_enum(AutoExposureMethod, "AEM_HISTOGRAM", "AEM_BASIC", "AEM_MANUAL")
-
-
-class CameraFocusMethod(EnumBase):
-    pass
-
-
-_enum(CameraFocusMethod, "DO_NOT_OVERRIDE", "MANUAL", "TRACKING", "DISABLE")
-
-
-class FBXImportType(EnumBase):
-    pass
-
-
-_enum(FBXImportType, "FBXIT_STATIC_MESH", "FBXIT_SKELETAL_MESH", "FBXIT_ANIMATION")
-
-
-class RetargetSourceOrTarget(EnumBase):
-    pass
-
-
-_enum(RetargetSourceOrTarget, "SOURCE", "TARGET")
-
-
-class AutoMapChainType(EnumBase):
-    pass
-
-
-_enum(AutoMapChainType, "EXACT", "FUZZY", "CLEAR")
-
-
-class RootMotionRootLock(EnumBase):
-    pass
-
-
-_enum(RootMotionRootLock, "REF_POSE", "ANIM_FIRST_FRAME", "ZERO")
+RootMotionRootLock = _enum("RootMotionRootLock", "REF_POSE", "ANIM_FIRST_FRAME", "ZERO")
 
 
 # ---------------------------------------------------------------- rendering structs

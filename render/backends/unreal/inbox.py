@@ -19,6 +19,8 @@ import os
 import uuid
 from pathlib import Path
 
+from render.atomic import write_bytes_atomic
+
 ENGINE = "engine.json"
 CANCEL = "cancel.json"
 SUFFIX = ".job.json"
@@ -34,11 +36,9 @@ def read_json(path: str | os.PathLike) -> dict | None:
 
 
 def write_json(path: str | os.PathLike, obj: dict) -> None:
-    """Atomically: a reader sees the old file or the new one, never a part."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    """Atomically: a reader sees the old file or the new one, never a part (the temporary
+    name starts with "." and is never taken for a job)."""
+    write_bytes_atomic(path, json.dumps(obj, indent=1).encode())
 
 
 def engine_state(inbox: str | os.PathLike) -> dict | None:

@@ -114,5 +114,3 @@ def check_launch(u: UnrealConfig, local: bool = True) -> None:
         raise PreflightError(
             f"unreal.project {project}: lacks Content/Python/init_unreal.py (the job watcher; see unreal_project/)"
         )
-    if " " in str(project):
-        raise PreflightError(f"unreal.project {project}: the path cannot contain spaces (UnrealCV arguments)")

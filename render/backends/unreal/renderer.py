@@ -26,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
+from render import procdirs
 from render.backends.base import FramePasses, Renderer, RenderSettings
 from render.backends.unreal import frames, inbox, job
 from render.backends.unreal.client import Client, EngineTimeout, EngineUnavailable, parse_endpoint
@@ -55,26 +56,6 @@ def _options(options: dict | UnrealConfig | None) -> UnrealConfig:
     if "extra_args" in o:
         o["extra_args"] = tuple(o["extra_args"])
     return UnrealConfig(**o)
-
-
-def _remove_dead_shared(work: Path) -> None:
-    """Remove ``work/<this host>-<pid>`` folders of processes that are gone (a worker killed
-    mid-shot leaves its shot's frames in the shared inbox)."""
-    host = socket.gethostname()
-    try:
-        entries = list(work.iterdir())
-    except OSError:
-        return
-    for p in entries:
-        name, _, pid = p.name.rpartition("-")
-        if name != host or not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(p, ignore_errors=True)
-        except PermissionError:
-            pass
 
 
 def check_engine_binary(path: str | None) -> None:
@@ -133,7 +114,7 @@ class UnrealRenderer(Renderer):
         self.gpu = gpu
         self.inbox: Path | None = Path(o.inbox) if o.endpoint else None
         if self.inbox is not None:
-            _remove_dead_shared(self.inbox / "work")
+            procdirs.remove_dead(self.inbox / "work")
         self.client: Client | None = None
         self.engine: EngineProcess | None = None
         self.shots_on_engine = 0
@@ -244,6 +225,8 @@ class UnrealRenderer(Renderer):
         gpu = self.gpu if self.gpu is not None else visible_gpu()
         port = pick_port(o.port, gpu)
         box = logdir / f"engine-{port}" / "inbox"
+        if " " in str(box):  # the engine takes -AM4KInbox= and job paths without spaces
+            raise ShotFailed(f"scratch folder {logdir}: the engine's inbox cannot have a space in its path")
         shutil.rmtree(box, ignore_errors=True)  # nothing of an earlier engine on this port
         box.mkdir(parents=True)
         self.inbox = box
@@ -267,9 +250,9 @@ class UnrealRenderer(Renderer):
         if self.inbox is not None and self.options.endpoint:
             for old in self._shared:  # earlier shots of this worker: packed by now
                 shutil.rmtree(old, ignore_errors=True)
-            _remove_dead_shared(self.inbox / "work")  # and those of workers killed before us
+            procdirs.remove_dead(self.inbox / "work")  # and those of workers killed before us
             # <host>-<pid>: a worker killed mid-shot cannot clean up; the next one here does.
-            mine = self.inbox / "work" / f"{socket.gethostname()}-{os.getpid()}"
+            mine = self.inbox / "work" / procdirs.own_name()
             self._shared = [mine]
             return mine / shot.shot_id / name
         return workdir / name

@@ -16,6 +16,7 @@ import os
 import sys
 
 import unreal
+from amatte4k.props import set_props
 
 STAGING = "Mixamo"  # subfolder of dest for the imported Mixamo assets
 RETARGET_SUFFIX = "_MH"
@@ -90,17 +91,18 @@ def import_fbx(fbx: str, dest: str, name: str, skeleton: object | None) -> list[
         options.set_editor_property("import_mesh", False)
         options.set_editor_property("skeleton", skeleton)
         options.set_editor_property("mesh_type_to_import", unreal.FBXImportType.FBXIT_ANIMATION)
-    task = unreal.AssetImportTask()
-    for key, value in {
-        "filename": fbx,
-        "destination_path": dest,
-        "destination_name": name,
-        "automated": True,
-        "replace_existing": True,
-        "save": True,
-        "options": options,
-    }.items():
-        task.set_editor_property(key, value)
+    task = set_props(
+        unreal.AssetImportTask(),
+        {
+            "filename": fbx,
+            "destination_path": dest,
+            "destination_name": name,
+            "automated": True,
+            "replace_existing": True,
+            "save": True,
+            "options": options,
+        },
+    )
     unreal.AssetToolsHelpers.get_asset_tools().import_asset_tasks([task])
     paths = list(task.get_editor_property("imported_object_paths"))
     if not paths:
@@ -141,16 +143,17 @@ def retargeter(path: str, source_rig: object, target_rig: object) -> object:
 def _call_variant(variant: str, assets: list, src: object, tgt: object, rtg: object) -> list:
     op = unreal.IKRetargetBatchOperation
     if variant == "run_batch_retarget":
-        inputs = unreal.IKRetargetBatchOperationInputs()
-        for key, value in {
-            "assets_to_retarget": assets,
-            "source_mesh": src,
-            "target_mesh": tgt,
-            "ik_retarget_asset": rtg,
-            "suffix": RETARGET_SUFFIX,
-            "overwrite_existing_files": True,
-        }.items():
-            inputs.set_editor_property(key, value)
+        inputs = set_props(
+            unreal.IKRetargetBatchOperationInputs(),
+            {
+                "assets_to_retarget": assets,
+                "source_mesh": src,
+                "target_mesh": tgt,
+                "ik_retarget_asset": rtg,
+                "suffix": RETARGET_SUFFIX,
+                "overwrite_existing_files": True,
+            },
+        )
         return op.run_batch_retarget(inputs)
     if variant == "duplicate_and_retarget_57":
         return op.duplicate_and_retarget(

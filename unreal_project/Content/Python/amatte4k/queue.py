@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import unreal
 
+from .props import set_props
 from .sequence_plan import LayerPlan, ShotPlan
 from .status import ReasonError, count_frames, reason_of
 
@@ -51,17 +52,11 @@ def object_path(asset_path: str) -> str:
     return f"{asset_path}.{asset_path.rsplit('/', 1)[1]}"
 
 
-def _set(setting: object, values: dict) -> object:
-    for name, value in values.items():
-        setting.set_editor_property(name, value)
-    return setting
-
-
 def configure_job(queue: object, plan: ShotPlan, layer: LayerPlan) -> object:
     """Allocate and configure the MRQ job of one layer in `queue`; returns the job."""
     mrq = plan.mrq
     job = queue.allocate_new_job(unreal.MoviePipelineExecutorJob)
-    _set(
+    set_props(
         job,
         {
             "job_name": f"{plan.shot_id}_{layer.name}",
@@ -70,7 +65,7 @@ def configure_job(queue: object, plan: ShotPlan, layer: LayerPlan) -> object:
         },
     )
     config = job.get_configuration()
-    _set(
+    set_props(
         config.find_or_add_setting_by_class(unreal.MoviePipelineOutputSetting),
         {
             "output_resolution": unreal.IntPoint(*mrq.resolution),
@@ -83,11 +78,11 @@ def configure_job(queue: object, plan: ShotPlan, layer: LayerPlan) -> object:
             "override_existing_output": True,
         },
     )
-    _set(
+    set_props(
         config.find_or_add_setting_by_class(unreal.MoviePipelineImageSequenceOutput_EXR),
         {"compression": unreal.EXRCompressionFormat.ZIP, "multilayer": True},
     )
-    _set(
+    set_props(
         config.find_or_add_setting_by_class(unreal.MoviePipelineAntiAliasingSetting),
         {
             "spatial_sample_count": mrq.spatial_samples,
@@ -100,15 +95,15 @@ def configure_job(queue: object, plan: ShotPlan, layer: LayerPlan) -> object:
             "use_camera_cut_for_warm_up": mrq.use_camera_cut_for_warm_up,
         },
     )
-    _set(
+    set_props(
         config.find_or_add_setting_by_class(unreal.MoviePipelineDeferredPassBase),
         {"accumulator_includes_alpha": layer.accumulate_alpha},
     )
-    _set(
+    set_props(
         config.find_or_add_setting_by_class(unreal.MoviePipelineCameraSetting),
         {"shutter_timing": unreal.MoviePipelineShutterTiming.FRAME_CENTER},
     )
-    _set(
+    set_props(
         config.find_or_add_setting_by_class(unreal.MoviePipelineGameOverrideSetting),
         {"cinematic_quality_settings": True, "flush_streaming_managers": True},
     )
